@@ -1,0 +1,365 @@
+//! The TOML schema of SPEC section 2, as typed structs with their defaults. Unknown keys are
+//! errors everywhere (`deny_unknown_fields`). Cross-references (a proxy naming a source) are
+//! checked in `validate.rs`, with the spans kept here.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+use super::values::{DurationValue, EnvString, FileMode, Name, ShiftValue, SizeValue};
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub settings: Settings,
+    #[serde(default, rename = "source")]
+    pub sources: Vec<SourceDef>,
+    #[serde(default, rename = "epg")]
+    pub epgs: Vec<EpgDef>,
+    #[serde(default, rename = "filter")]
+    pub filters: Vec<FilterDef>,
+    #[serde(default, rename = "mapping")]
+    pub mappings: Vec<MappingDef>,
+    #[serde(default, rename = "proxy")]
+    pub proxies: Vec<ProxyDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub database: EnvString,
+    pub output_dir: EnvString,
+    pub memory_limit: Option<SizeValue>,
+    pub spill_dir: EnvString,
+    pub jobs: usize,
+    pub buffer: BufferSettings,
+    pub fetch: FetchSettings,
+    pub health: HealthSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database: EnvString("lineup.db".into()),
+            output_dir: EnvString("out".into()),
+            memory_limit: None,
+            spill_dir: EnvString::default(),
+            jobs: 0,
+            buffer: BufferSettings::default(),
+            fetch: FetchSettings::default(),
+            health: HealthSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct BufferSettings {
+    pub buffer_size: usize,
+    pub trigger_threshold: f64,
+    pub chunk_size: usize,
+    pub max_concurrent_sources: usize,
+}
+
+impl Default for BufferSettings {
+    fn default() -> Self {
+        BufferSettings {
+            buffer_size: 1000,
+            trigger_threshold: 0.5,
+            chunk_size: 100,
+            max_concurrent_sources: 2,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct Backoff {
+    pub base: DurationValue,
+    pub max: DurationValue,
+    pub jitter: bool,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: DurationValue(Duration::from_secs(1)),
+            max: DurationValue(Duration::from_secs(10)),
+            jitter: true,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchSettings {
+    pub timeout: DurationValue,
+    pub total_timeout: DurationValue,
+    pub retries: u32,
+    pub backoff: Backoff,
+    pub max_size: SizeValue,
+    pub user_agent: EnvString,
+    pub headers: BTreeMap<String, EnvString>,
+    pub min_successful_sources: usize,
+    pub fail_fast: bool,
+}
+
+impl Default for FetchSettings {
+    fn default() -> Self {
+        FetchSettings {
+            timeout: DurationValue(Duration::from_secs(30)),
+            total_timeout: DurationValue(Duration::from_secs(600)),
+            retries: 3,
+            backoff: Backoff::default(),
+            max_size: SizeValue(2 << 30),
+            user_agent: EnvString(format!("lineup/{}", env!("CARGO_PKG_VERSION"))),
+            headers: BTreeMap::new(),
+            min_successful_sources: 1,
+            fail_fast: false,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthSettings {
+    pub disable_after: u32,
+    pub reprobe_after: DurationValue,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        HealthSettings {
+            disable_after: 5,
+            reprobe_after: DurationValue(Duration::from_secs(6 * 3600)),
+        }
+    }
+}
+
+/// Per-source overrides of `[settings.fetch]`.
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FetchOverrides {
+    pub timeout: Option<DurationValue>,
+    pub retries: Option<u32>,
+    pub backoff: Option<Backoff>,
+    pub max_size: Option<SizeValue>,
+    pub user_agent: Option<EnvString>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, EnvString>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct XtreamAccount {
+    pub server: EnvString,
+    pub username: EnvString,
+    pub password: EnvString,
+    /// Stream container in the URLs: `ts` (default) or `m3u8`.
+    #[serde(default = "default_xtream_output")]
+    pub output: String,
+}
+
+fn default_xtream_output() -> String {
+    "ts".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SourceDef {
+    pub name: Spanned<Name>,
+    pub m3u: Option<Spanned<EnvString>>,
+    pub xtream: Option<Spanned<XtreamAccount>>,
+    #[serde(default = "yes")]
+    pub active: bool,
+    // Overrides of [settings.fetch], written directly in the source table.
+    pub timeout: Option<DurationValue>,
+    pub retries: Option<u32>,
+    pub backoff: Option<Backoff>,
+    pub max_size: Option<SizeValue>,
+    pub user_agent: Option<EnvString>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, EnvString>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct EpgDef {
+    pub name: Spanned<Name>,
+    pub xmltv: Option<Spanned<EnvString>>,
+    /// The guide of an Xtream `[[source]]`, by name.
+    pub xtream: Option<Spanned<Name>>,
+    #[serde(default)]
+    pub shift: ShiftValue,
+    #[serde(default = "yes")]
+    pub active: bool,
+    pub timeout: Option<DurationValue>,
+    pub retries: Option<u32>,
+    pub backoff: Option<Backoff>,
+    pub max_size: Option<SizeValue>,
+    pub user_agent: Option<EnvString>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, EnvString>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FilterDef {
+    pub name: Spanned<Name>,
+    pub include: Option<Spanned<String>>,
+    pub exclude: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct MappingDef {
+    pub name: Spanned<Name>,
+    pub when: Option<Spanned<String>>,
+    #[serde(default)]
+    pub set: BTreeMap<Spanned<String>, Spanned<EnvString>>,
+    #[serde(default)]
+    pub default: BTreeMap<Spanned<String>, Spanned<EnvString>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Dedupe {
+    #[default]
+    None,
+    StreamUrl,
+    TvgId,
+    ChannelName,
+}
+
+/// `sort = "source"` or `sort = ["group_title", "channel_name"]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Sort {
+    #[default]
+    Source,
+    Fields(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for Sort {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Many(Vec<Spanned<String>>),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::One(s) if s == "source" => Ok(Sort::Source),
+            Raw::One(s) => Err(serde::de::Error::custom(format!(
+                "invalid sort `{s}`: expected \"source\" or a list of fields"
+            ))),
+            Raw::Many(fields) if fields.is_empty() => Err(serde::de::Error::custom(
+                "sort list is empty: use \"source\" or name at least one field",
+            )),
+            Raw::Many(fields) => Ok(Sort::Fields(fields)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NumberingMode {
+    #[default]
+    Sequential,
+    Preserve,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Numbering {
+    #[serde(default = "one")]
+    pub start: u64,
+    #[serde(default)]
+    pub mode: NumberingMode,
+    #[serde(default)]
+    pub groups: BTreeMap<String, u64>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct EpgDays {
+    #[serde(default = "one")]
+    pub past: u64,
+    #[serde(default = "seven")]
+    pub future: u64,
+}
+
+fn seven() -> u64 {
+    7
+}
+
+impl Default for EpgDays {
+    fn default() -> Self {
+        EpgDays { past: 1, future: 7 }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EpgMatch {
+    Id,
+    #[default]
+    IdThenName,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Logos {
+    #[serde(default)]
+    pub prefetch: bool,
+    #[serde(default = "default_logo_dir")]
+    pub dir: EnvString,
+    pub base_url: Option<EnvString>,
+}
+
+fn default_logo_dir() -> EnvString {
+    EnvString("logos".into())
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyDef {
+    pub name: Spanned<Name>,
+    pub sources: Spanned<Vec<Spanned<Name>>>,
+    #[serde(default)]
+    pub epg: Vec<Spanned<Name>>,
+    #[serde(default)]
+    pub filters: Vec<Spanned<Name>>,
+    #[serde(default)]
+    pub mappings: Vec<Spanned<Name>>,
+    #[serde(default)]
+    pub dedupe: Dedupe,
+    #[serde(default)]
+    pub sort: Sort,
+    pub numbering: Option<Numbering>,
+    pub m3u: Spanned<EnvString>,
+    pub xmltv: Option<Spanned<EnvString>>,
+    pub epg_url: Option<EnvString>,
+    #[serde(default)]
+    pub epg_days: EpgDays,
+    #[serde(default)]
+    pub epg_match: EpgMatch,
+    pub logos: Option<Logos>,
+    /// Keep XMLTV elements and attributes the DTD does not declare (output is then not
+    /// DTD-valid).
+    #[serde(default)]
+    pub xmltv_keep_unknown: bool,
+    /// Mode of the written files; default 0600 when the playlist carries credentials, else
+    /// 0644.
+    pub file_mode: Option<FileMode>,
+}

@@ -1,0 +1,230 @@
+//! One playlist entry, kept losslessly: every `#EXTINF` attribute in the order it was written,
+//! every directive line, the title and the URL. Fields of the expression language map onto it
+//! through [`Field`].
+
+use std::sync::Arc;
+
+/// A channel as read from a stream source.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Channel {
+    /// Name of the source it came from (read-only `source_name`). Shared, not copied.
+    pub source: Arc<str>,
+    /// The duration token after `#EXTINF:` as written (`-1`, `0`, ...).
+    pub duration: String,
+    /// Every `#EXTINF` attribute, in the order written: (name as written, value).
+    pub attrs: Vec<(String, String)>,
+    /// The title after the attributes' comma (`channel_name`).
+    pub name: String,
+    /// Directive lines (`#EXTVLCOPT:...`, `#KODIPROP:...`, `#EXTGRP:...`, any other `#` line)
+    /// that belong to this channel, in order, without line terminators.
+    pub directives: Vec<String>,
+    /// The stream URL (`stream_url`).
+    pub url: String,
+}
+
+/// A field of a channel as named in expressions, templates, `sort` and `dedupe`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Field {
+    ChannelName,
+    TvgId,
+    TvgName,
+    TvgLogo,
+    TvgChno,
+    TvgShift,
+    GroupTitle,
+    StreamUrl,
+    SourceName,
+    /// Any other `#EXTINF` attribute, by its name as written in the playlist (`catchup-days`).
+    /// Matched case-insensitively.
+    Attr(String),
+}
+
+/// The fields with names of their own, as users write them.
+pub const NAMED_FIELDS: &[&str] = &[
+    "channel_name",
+    "tvg_id",
+    "tvg_name",
+    "tvg_logo",
+    "tvg_chno",
+    "tvg_shift",
+    "group_title",
+    "stream_url",
+    "source_name",
+];
+
+impl Field {
+    /// Resolve a field name. The named fields are `snake_case`; any other name is taken as an
+    /// `#EXTINF` attribute name (`catchup-days`, `tvg-rec`). The attribute spellings of named
+    /// fields (`tvg-id`, `group-title`) resolve to the named field. A `snake_case` name that is
+    /// not a named field is rejected, so a typo such as `group_titel` is an error, not an
+    /// attribute that is always empty.
+    pub fn parse(name: &str) -> Result<Field, String> {
+        let lower = name.to_ascii_lowercase();
+        let field = match lower.as_str() {
+            "channel_name" => Field::ChannelName,
+            "tvg_id" | "tvg-id" => Field::TvgId,
+            "tvg_name" | "tvg-name" => Field::TvgName,
+            "tvg_logo" | "tvg-logo" => Field::TvgLogo,
+            "tvg_chno" | "tvg-chno" => Field::TvgChno,
+            "tvg_shift" | "tvg-shift" => Field::TvgShift,
+            "group_title" | "group-title" => Field::GroupTitle,
+            "stream_url" => Field::StreamUrl,
+            "source_name" => Field::SourceName,
+            _ => {
+                let valid = !name.is_empty()
+                    && name.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' || c == ':'
+                    });
+                if !valid {
+                    return Err(format!("`{name}` is not a field name"));
+                }
+                if name.contains('_') && !name.contains('-') {
+                    return Err(format!(
+                        "unknown field `{name}` (fields: {}; any other #EXTINF attribute by its name as written, e.g. catchup-days)",
+                        NAMED_FIELDS.join(", ")
+                    ));
+                }
+                Field::Attr(name.to_string())
+            }
+        };
+        Ok(field)
+    }
+
+    /// The `#EXTINF` attribute that stores this field, if it is one.
+    pub fn attr_name(&self) -> Option<&str> {
+        Some(match self {
+            Field::TvgId => "tvg-id",
+            Field::TvgName => "tvg-name",
+            Field::TvgLogo => "tvg-logo",
+            Field::TvgChno => "tvg-chno",
+            Field::TvgShift => "tvg-shift",
+            Field::GroupTitle => "group-title",
+            Field::Attr(name) => name,
+            Field::ChannelName | Field::StreamUrl | Field::SourceName => return None,
+        })
+    }
+
+    /// Whether mappings may set this field.
+    pub fn is_writable(&self) -> bool {
+        !matches!(self, Field::SourceName)
+    }
+
+    /// The name users write for this field.
+    pub fn name(&self) -> &str {
+        match self {
+            Field::ChannelName => "channel_name",
+            Field::TvgId => "tvg_id",
+            Field::TvgName => "tvg_name",
+            Field::TvgLogo => "tvg_logo",
+            Field::TvgChno => "tvg_chno",
+            Field::TvgShift => "tvg_shift",
+            Field::GroupTitle => "group_title",
+            Field::StreamUrl => "stream_url",
+            Field::SourceName => "source_name",
+            Field::Attr(name) => name,
+        }
+    }
+}
+
+impl Channel {
+    /// The value of an attribute, matched case-insensitively; the first one wins when a
+    /// playlist repeats an attribute.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Set an attribute in place (keeping its position and the others' order), or append it.
+    pub fn set_attr(&mut self, name: &str, value: impl Into<String>) {
+        let value = value.into();
+        match self
+            .attrs
+            .iter_mut()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        {
+            Some((_, v)) => *v = value,
+            None => self.attrs.push((name.to_string(), value)),
+        }
+    }
+
+    /// Read a field; an absent attribute reads as the empty string.
+    pub fn get(&self, field: &Field) -> &str {
+        match field {
+            Field::ChannelName => &self.name,
+            Field::StreamUrl => &self.url,
+            Field::SourceName => &self.source,
+            other => other
+                .attr_name()
+                .and_then(|name| self.attr(name))
+                .unwrap_or(""),
+        }
+    }
+
+    /// Write a field. `source_name` is read-only and is left alone.
+    pub fn set(&mut self, field: &Field, value: impl Into<String>) {
+        match field {
+            Field::ChannelName => self.name = value.into(),
+            Field::StreamUrl => self.url = value.into(),
+            Field::SourceName => {}
+            other => {
+                if let Some(name) = other.attr_name() {
+                    let name = name.to_string();
+                    self.set_attr(&name, value);
+                }
+            }
+        }
+    }
+
+    /// Rough heap footprint in bytes, for memory accounting.
+    pub fn heap_size(&self) -> usize {
+        let strings = self.duration.capacity() + self.name.capacity() + self.url.capacity();
+        let attrs: usize = self
+            .attrs
+            .iter()
+            .map(|(k, v)| k.capacity() + v.capacity() + 48)
+            .sum();
+        let directives: usize = self.directives.iter().map(|d| d.capacity() + 24).sum();
+        std::mem::size_of::<Self>() + strings + attrs + directives
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_fields_and_attributes() {
+        assert_eq!(Field::parse("tvg_id").unwrap(), Field::TvgId);
+        assert_eq!(Field::parse("group-title").unwrap(), Field::GroupTitle);
+        assert_eq!(
+            Field::parse("catchup-days").unwrap(),
+            Field::Attr("catchup-days".into())
+        );
+        assert!(Field::parse("group_titel").is_err());
+        assert!(Field::parse("a b").is_err());
+    }
+
+    #[test]
+    fn set_keeps_attribute_order() {
+        let mut ch = Channel {
+            attrs: vec![
+                ("tvg-id".into(), "a".into()),
+                ("tvg-name".into(), "b".into()),
+            ],
+            ..Default::default()
+        };
+        ch.set(&Field::TvgId, "z");
+        ch.set(&Field::GroupTitle, "g");
+        assert_eq!(
+            ch.attrs,
+            vec![
+                ("tvg-id".to_string(), "z".to_string()),
+                ("tvg-name".to_string(), "b".to_string()),
+                ("group-title".to_string(), "g".to_string()),
+            ]
+        );
+        assert_eq!(ch.get(&Field::Attr("TVG-NAME".into())), "b");
+    }
+}
