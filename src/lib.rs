@@ -2,7 +2,17 @@
 //! read, sources are fetched (`fetch`) and parsed (`parse`) into the `store`, the `pipeline`
 //! loads, maps, filters and numbers channels, and `output` writes the files.
 
+pub mod cancel;
+pub mod cli;
+pub mod cmd;
 pub mod config;
+pub mod exit;
+pub mod ingest;
+pub mod log;
 pub mod model;
+pub mod output;
+pub mod parse;
+pub mod pipeline;
 pub mod rules;
 pub mod secrets;
+pub mod store;

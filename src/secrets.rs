@@ -43,6 +43,15 @@ fn userinfo(url: &str) -> Option<(&str, Option<&str>)> {
     })
 }
 
+/// Whether `text` shows a registered secret or a URL password.
+pub fn contains_secret(text: &str) -> bool {
+    if userinfo(text).is_some_and(|(_, pass)| pass.is_some()) {
+        return true;
+    }
+    let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
+    secrets.iter().any(|s| text.contains(s.as_str()))
+}
+
 /// Replace every registered secret (and any URL userinfo) in `text` with `***`.
 pub fn mask(text: &str) -> String {
     let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());

@@ -1,0 +1,97 @@
+//! The command line (SPEC section 1), as clap derive types. The doc comments are the `--help`
+//! text and the man page `man/lineup.1`, which is generated from this definition.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lineup",
+    version,
+    about = "Build clean, numbered, deduplicated IPTV line-ups (M3U) and matching guides (XMLTV) from many sources",
+    long_about = "lineup reads a TOML file that defines sources (M3U playlists, Xtream Codes accounts, \
+XMLTV guides) and proxies (output line-ups built from an ordered set of those sources), and writes, \
+for each proxy, an M3U playlist (and an XMLTV guide) to disk, then exits. It keeps the last good copy \
+of every source, its health and the run history in an SQLite database.",
+    after_help = crate::exit::TABLE,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Print errors only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More detail on stderr (-vv for even more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch the sources and write each proxy's playlist.
+    Build(BuildArgs),
+    /// Validate the configuration and every expression (no network) and print the plan.
+    Check(ConfigArg),
+    /// Write a commented starter configuration (refuses to overwrite).
+    Init(InitArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Print the man page lineup(1) (for packaging; CI checks man/lineup.1 against it).
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// The configuration file [default: $LINEUP_CONFIG, else ./lineup.toml]. Relative paths
+    /// inside it resolve against its directory.
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Build only this proxy (repeatable); default: every proxy.
+    #[arg(long = "proxy", value_name = "NAME")]
+    pub proxies: Vec<String>,
+    /// Write outputs here instead of settings.output_dir.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Use this database instead of settings.database.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Worker threads for mapping and filtering (0 = all cores) instead of settings.jobs.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Fetch nothing: build from the last good data cached in the database.
+    #[arg(long)]
+    pub offline: bool,
+    /// Run every stage and print per-proxy counts, but write no output file.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the starter configuration.
+    #[arg(default_value = "lineup.toml")]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    pub shell: Shell,
+}

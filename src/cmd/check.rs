@@ -1,0 +1,58 @@
+//! `lineup check`: validate the configuration and every expression without touching the
+//! network or the database, and print the plan: each proxy with its active sources in
+//! priority order.
+
+use std::io::Write;
+
+use crate::cli::ConfigArg;
+use crate::config::is_url;
+use crate::exit::{Exit, Failure};
+
+pub fn run(args: &ConfigArg) -> Result<Exit, Failure> {
+    let config = super::load_config(args.config.as_deref())?;
+    let mut out = String::new();
+    let settings = &config.file.settings;
+    out.push_str(&format!("config: {}\n", config.path.display()));
+    out.push_str(&format!(
+        "database: {}\n",
+        config.resolve(&settings.database).display()
+    ));
+    out.push_str(&format!(
+        "output_dir: {}\n",
+        config.resolve(&settings.output_dir).display()
+    ));
+    for proxy in &config.file.proxies {
+        out.push_str(&format!("proxy {}:\n", proxy.name.get_ref()));
+        let mut priority = 0;
+        for name in proxy.sources.get_ref() {
+            let Some(source) = config.source(&name.get_ref().0) else {
+                continue;
+            };
+            let location = match (&source.m3u, &source.xtream) {
+                (Some(m), _) if is_url(m.get_ref()) => m.get_ref().to_string(),
+                (Some(m), _) => config.resolve(m.get_ref()).display().to_string(),
+                (None, Some(x)) => format!("xtream {}", x.get_ref().server.as_str()),
+                (None, None) => String::new(),
+            };
+            if source.active {
+                priority += 1;
+                out.push_str(&format!(
+                    "  {priority}. source {} ({location})\n",
+                    name.get_ref()
+                ));
+            } else {
+                out.push_str(&format!(
+                    "  -  source {} (inactive, skipped)\n",
+                    name.get_ref()
+                ));
+            }
+        }
+        let dest = config
+            .resolve(&settings.output_dir)
+            .join(proxy.m3u.get_ref().as_str());
+        out.push_str(&format!("  m3u -> {}\n", dest.display()));
+    }
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(crate::secrets::mask(&out).as_bytes());
+    Ok(Exit::Success)
+}

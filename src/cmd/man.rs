@@ -1,0 +1,87 @@
+//! `lineup man`: render lineup(1) from the clap definition, with the subcommands and the exit
+//! codes, so the man page can never drift from `--help` (CI regenerates and diffs it).
+
+use std::io::Write;
+
+use anyhow::Context;
+use clap::CommandFactory;
+use clap_mangen::Man;
+
+use crate::cli::Cli;
+use crate::exit::{Exit, Failure};
+
+pub fn render() -> std::io::Result<Vec<u8>> {
+    let cmd = Cli::command();
+    let man = Man::new(cmd.clone());
+    let mut out = Vec::new();
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
+    out.extend_from_slice(b".SH COMMANDS\n");
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("lineup {}", sub.get_name());
+        out.extend_from_slice(format!(".SS \"{name}\"\n").as_bytes());
+        let sub = sub.clone().bin_name(name);
+        let sub_man = Man::new(sub.clone());
+        let mut section = Vec::new();
+        sub_man.render_synopsis_section(&mut section)?;
+        sub_man.render_description_section(&mut section)?;
+        sub_man.render_options_section(&mut section)?;
+        // Sub-sections instead of sections, so the page keeps one outline.
+        let text = String::from_utf8_lossy(&section)
+            .replace(".SH SYNOPSIS\n", "")
+            .replace(".SH DESCRIPTION\n", "")
+            .replace(".SH OPTIONS\n", ".PP\nOptions:\n");
+        out.extend_from_slice(text.as_bytes());
+    }
+    out.extend_from_slice(EXTRA.as_bytes());
+    man.render_version_section(&mut out)?;
+    Ok(out)
+}
+
+const EXTRA: &str = r#".SH "EXIT STATUS"
+.TP
+\fB0\fR
+success (or \fBunchanged\fR with \-\-if\-changed)
+.TP
+\fB1\fR
+runtime error not covered below
+.TP
+\fB2\fR
+usage or configuration error: nothing fetched, nothing written
+.TP
+\fB3\fR
+degraded: outputs written, but at least one source failed and its cached data (or nothing) was used
+.TP
+\fB4\fR
+fewer than \fImin_successful_sources\fR sources usable: previous outputs left untouched
+.TP
+\fB5\fR
+another \fBlineup build\fR holds the lock on this database
+.SH ENVIRONMENT
+.TP
+\fBLINEUP_CONFIG\fR
+the configuration file when none is named (default \fI./lineup.toml\fR)
+.TP
+\fBNO_COLOR\fR
+honoured: lineup prints no colour
+.SH FILES
+.TP
+\fIlineup.toml\fR
+the configuration; see \fBlineup.toml\fR(5)
+.TP
+\fIlineup.db\fR
+the SQLite database (\fIsettings.database\fR): last good copy of every source, run history
+.SH "SEE ALSO"
+\fBlineup.toml\fR(5)
+"#;
+
+pub fn run() -> Result<Exit, Failure> {
+    let page = render().context("cannot render the man page")?;
+    std::io::stdout()
+        .write_all(&page)
+        .context("cannot write the man page")?;
+    Ok(Exit::Success)
+}

@@ -1,0 +1,17 @@
+//! One file per subcommand, each with its own `run`.
+
+pub mod build;
+pub mod check;
+pub mod completions;
+pub mod init;
+pub mod man;
+
+use crate::config::{Config, ConfigErrors};
+use crate::exit::{Exit, Failure};
+
+/// Load the configuration named on the command line (or the default one); a problem is a
+/// usage error (exit 2).
+pub fn load_config(arg: Option<&std::path::Path>) -> Result<Config, Failure> {
+    let path = crate::config::locate(arg);
+    Config::load(&path).map_err(|e: ConfigErrors| Failure::new(Exit::Usage, e))
+}

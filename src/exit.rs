@@ -1,0 +1,74 @@
+//! The exit codes of SPEC section 1, in one table, and the error that carries one.
+
+use std::fmt;
+
+/// Every exit code `lineup` uses. `lineup(1)` documents the same table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    /// Success (or `unchanged` with `--if-changed`).
+    Success = 0,
+    /// A runtime error not covered below.
+    Runtime = 1,
+    /// Usage or configuration error: nothing fetched, nothing written.
+    Usage = 2,
+    /// Degraded: outputs written, but at least one source failed and its cached data (or
+    /// nothing) was used.
+    Degraded = 3,
+    /// Fewer than `min_successful_sources` sources usable: previous outputs left untouched.
+    TooFewSources = 4,
+    /// Another `lineup build` holds the lock on this database.
+    Locked = 5,
+}
+
+/// The table as printed in `--help` and the man page.
+pub const TABLE: &str = "\
+EXIT STATUS:
+  0  success (or `unchanged` with --if-changed)
+  1  runtime error not covered below
+  2  usage or configuration error: nothing fetched, nothing written
+  3  degraded: outputs written, but a source failed and its cached data (or nothing) was used
+  4  fewer than min_successful_sources sources usable: previous outputs left untouched
+  5  another `lineup build` holds the lock on this database";
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// An error that decides the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn new(exit: Exit, error: impl Into<anyhow::Error>) -> Failure {
+        Failure {
+            exit,
+            error: error.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Anything else is a runtime error.
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Failure {
+        match error.downcast::<Failure>() {
+            Ok(f) => f,
+            Err(error) => match error.downcast::<crate::config::ConfigErrors>() {
+                Ok(c) => Failure::new(Exit::Usage, c),
+                Err(error) => Failure::new(Exit::Runtime, error),
+            },
+        }
+    }
+}

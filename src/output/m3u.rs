@@ -1,0 +1,106 @@
+//! The M3U writer: `#EXTM3U` header (with `url-tvg` and `x-tvg-url` when the proxy has an
+//! `epg_url`), then per channel its `#EXTINF` line with every attribute in order, its directive
+//! lines and its URL. Deterministic: the same channels give the same bytes.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::{AtomicFile, Written};
+use crate::model::Channel;
+
+pub struct M3uWriter {
+    file: AtomicFile,
+    line: Vec<u8>,
+    pub channels: u64,
+    /// Whether any written URL carries a credential (the file is then made private).
+    pub carries_credentials: bool,
+    file_mode: Option<u32>,
+}
+
+impl M3uWriter {
+    /// Start writing `dest`. With `file_mode` unset, the file is `0600` when any written URL
+    /// carries a credential and `0644` otherwise.
+    pub fn create(dest: &Path, epg_url: Option<&str>, file_mode: Option<u32>) -> Result<M3uWriter> {
+        let mut file = AtomicFile::create(dest)?;
+        let mut header = String::from("#EXTM3U");
+        if let Some(url) = epg_url {
+            header.push_str(&format!(" url-tvg=\"{url}\" x-tvg-url=\"{url}\""));
+        }
+        header.push('\n');
+        file.write_all(header.as_bytes())
+            .with_context(|| format!("cannot write {}", dest.display()))?;
+        Ok(M3uWriter {
+            file,
+            line: Vec::with_capacity(512),
+            channels: 0,
+            carries_credentials: epg_url.is_some_and(crate::secrets::contains_secret),
+            file_mode,
+        })
+    }
+
+    pub fn write(&mut self, ch: &Channel) -> Result<()> {
+        self.line.clear();
+        format_channel(ch, &mut self.line);
+        self.file
+            .write_all(&self.line)
+            .with_context(|| format!("cannot write {}", self.file.dest().display()))?;
+        self.channels += 1;
+        if !self.carries_credentials && crate::secrets::contains_secret(&ch.url) {
+            self.carries_credentials = true;
+        }
+        Ok(())
+    }
+
+    pub fn commit(mut self) -> Result<Written> {
+        let mode = self.file_mode.unwrap_or(if self.carries_credentials {
+            0o600
+        } else {
+            0o644
+        });
+        self.file.set_mode(mode);
+        self.file.commit()
+    }
+}
+
+/// Append the lines of one channel. A value that contains `"` is written in single quotes (the
+/// reader accepts both), so no value is ever changed.
+pub fn format_channel(ch: &Channel, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"#EXTINF:");
+    out.extend_from_slice(if ch.duration.is_empty() {
+        b"-1"
+    } else {
+        ch.duration.as_bytes()
+    });
+    for (k, v) in &ch.attrs {
+        let quote = if v.contains('"') { b'\'' } else { b'"' };
+        out.push(b' ');
+        out.extend_from_slice(k.as_bytes());
+        out.push(b'=');
+        out.push(quote);
+        out.extend_from_slice(v.as_bytes());
+        out.push(quote);
+    }
+    out.push(b',');
+    out.extend_from_slice(ch.name.as_bytes());
+    out.push(b'\n');
+    for d in &ch.directives {
+        out.extend_from_slice(d.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(ch.url.as_bytes());
+    out.push(b'\n');
+}
+
+/// Write channels as an M3U text to any writer (tests, fuzzing).
+pub fn write_all<W: Write>(mut w: W, channels: &[Channel]) -> io::Result<()> {
+    w.write_all(b"#EXTM3U\n")?;
+    let mut buf = Vec::new();
+    for ch in channels {
+        buf.clear();
+        format_channel(ch, &mut buf);
+        w.write_all(&buf)?;
+    }
+    Ok(())
+}

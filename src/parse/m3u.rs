@@ -1,0 +1,280 @@
+//! Extended M3U as found in the wild. Streaming: channels come out one at a time.
+//!
+//! What it copes with: `#EXTM3U` header attributes; `#EXTINF` attributes quoted with `"` or `'`
+//! or not at all, commas inside quoted values, the title after the attributes' comma (or, with
+//! no comma, whatever follows the attributes); `#EXTGRP`, `#EXTVLCOPT`, `#KODIPROP` and any
+//! other `#` line kept with its channel; CRLF, a BOM, blank lines, a missing `#EXTM3U`, legacy
+//! (Windows-1252) bytes. A line that cannot be part of a channel is skipped with a warning
+//! naming the file and line; nothing aborts a source but an I/O error.
+
+use std::io::{self, BufRead};
+use std::sync::Arc;
+
+use super::lines::{Line, LineReader};
+use crate::model::Channel;
+
+/// How many warning messages are kept per source; the rest are only counted.
+const KEPT_WARNINGS: usize = 20;
+
+/// Warnings met while reading one source.
+#[derive(Debug, Default, Clone)]
+pub struct Warnings {
+    pub messages: Vec<String>,
+    pub count: u64,
+}
+
+impl Warnings {
+    pub fn push(&mut self, message: String) {
+        self.count += 1;
+        if self.messages.len() < KEPT_WARNINGS {
+            self.messages.push(message);
+        }
+    }
+}
+
+pub struct M3uReader<R> {
+    lines: LineReader<R>,
+    /// The file (or masked URL) named in warnings.
+    label: String,
+    source: Arc<str>,
+    /// Attributes of the `#EXTM3U` line.
+    pub header: Vec<(String, String)>,
+    pending: Option<(Channel, u64)>,
+    /// Directive lines seen before the `#EXTINF` of the channel they belong to.
+    orphans: Vec<String>,
+    pub warnings: Warnings,
+    legacy_warned: bool,
+}
+
+impl<R: BufRead> M3uReader<R> {
+    pub fn new(reader: R, label: impl Into<String>, source: Arc<str>) -> Self {
+        M3uReader {
+            lines: LineReader::new(reader),
+            label: label.into(),
+            source,
+            header: Vec::new(),
+            pending: None,
+            orphans: Vec::new(),
+            warnings: Warnings::default(),
+            legacy_warned: false,
+        }
+    }
+
+    fn warn(&mut self, line: u64, message: impl std::fmt::Display) {
+        let text = format!("{}:{line}: {message}", self.label);
+        self.warnings.push(text);
+    }
+
+    fn next_channel(&mut self) -> io::Result<Option<Channel>> {
+        loop {
+            let line = match self.lines.next_line()? {
+                None => None,
+                Some(Line::TooLong(len)) => Some(Err(len)),
+                Some(Line::Text(t)) => Some(Ok(t.trim().to_string())),
+            };
+            let line_no = self.lines.line_no;
+            let text = match line {
+                None => {
+                    if let Some((_, at)) = self.pending.take() {
+                        self.warn(
+                            at,
+                            "#EXTINF without a stream URL at the end of the file; skipped",
+                        );
+                    }
+                    return Ok(None);
+                }
+                Some(Err(len)) => {
+                    self.warn(
+                        line_no,
+                        format_args!("line of {len} bytes is too long; skipped"),
+                    );
+                    continue;
+                }
+                Some(Ok(text)) => text,
+            };
+            if self.lines.saw_legacy_encoding && !self.legacy_warned {
+                self.legacy_warned = true;
+                self.warn(line_no, "not valid UTF-8; read as Windows-1252");
+            }
+            if text.is_empty() {
+                continue;
+            }
+            if let Some(rest) = strip_prefix_ci(&text, "#EXTM3U") {
+                if self.pending.is_none() && self.header.is_empty() {
+                    self.header = parse_attributes(rest).0;
+                }
+                continue;
+            }
+            if let Some(rest) = strip_prefix_ci(&text, "#EXTINF:") {
+                if let Some((_, at)) = self.pending.take() {
+                    self.warn(at, "#EXTINF without a stream URL; skipped");
+                }
+                let mut ch = parse_extinf(rest);
+                ch.source = self.source.clone();
+                ch.directives = std::mem::take(&mut self.orphans);
+                self.pending = Some((ch, line_no));
+                continue;
+            }
+            if text.starts_with('#') {
+                if is_playlist_directive(&text) && self.pending.is_none() {
+                    continue;
+                }
+                match &mut self.pending {
+                    Some((ch, _)) => ch.directives.push(text),
+                    None => self.orphans.push(text),
+                }
+                continue;
+            }
+            match self.pending.take() {
+                Some((mut ch, _)) => {
+                    ch.url = text;
+                    return Ok(Some(ch));
+                }
+                None => {
+                    self.orphans.clear();
+                    self.warn(line_no, "stream URL without #EXTINF; skipped");
+                }
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for M3uReader<R> {
+    type Item = io::Result<Channel>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_channel().transpose()
+    }
+}
+
+/// Playlist-level lines that belong to no channel.
+fn is_playlist_directive(line: &str) -> bool {
+    strip_prefix_ci(line, "#PLAYLIST:").is_some() || strip_prefix_ci(line, "#EXT-X-").is_some()
+}
+
+fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
+}
+
+/// Parse what follows `#EXTINF:`: the duration, the attributes, the title.
+pub fn parse_extinf(rest: &str) -> Channel {
+    let rest = rest.trim_start();
+    let dur_end = rest
+        .find(|c: char| c.is_whitespace() || c == ',')
+        .unwrap_or(rest.len());
+    let duration = rest[..dur_end].to_string();
+    let (attrs, title) = parse_attributes(&rest[dur_end..]);
+    Channel {
+        duration,
+        attrs,
+        name: title.trim().to_string(),
+        ..Default::default()
+    }
+}
+
+/// Parse `key="value" key2=value2,Title`; returns the attributes and the title (the text after
+/// the first comma outside quotes; with no such comma, the text after the last attribute).
+fn parse_attributes(text: &str) -> (Vec<(String, String)>, &str) {
+    let mut attrs = Vec::new();
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return (attrs, "");
+        }
+        if let Some(title) = rest.strip_prefix(',') {
+            return (attrs, title);
+        }
+        let key_end = rest
+            .find(|c: char| c == '=' || c == ',' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        if key_end == 0 || !rest[key_end..].starts_with('=') {
+            // Not an attribute: a title without the comma.
+            return (attrs, rest);
+        }
+        let key = &rest[..key_end];
+        let after = &rest[key_end + 1..];
+        let (value, remaining) = match after.chars().next() {
+            Some(q @ ('"' | '\'')) => match after[1..].find(q) {
+                Some(end) => (&after[1..1 + end], &after[end + 2..]),
+                // An unterminated quote: the value runs to the title's comma, if any.
+                None => match after.rfind(',') {
+                    Some(comma) => (&after[1..comma], &after[comma..]),
+                    None => (&after[1..], ""),
+                },
+            },
+            _ => {
+                let end = after
+                    .find(|c: char| c == ',' || c.is_whitespace())
+                    .unwrap_or(after.len());
+                (&after[..end], &after[end..])
+            }
+        };
+        attrs.push((key.to_string(), value.to_string()));
+        rest = remaining;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(input: &str) -> (Vec<Channel>, Warnings) {
+        let mut r = M3uReader::new(input.as_bytes(), "t.m3u", Arc::from("s"));
+        let channels = r.by_ref().collect::<io::Result<Vec<_>>>().unwrap();
+        (channels, r.warnings)
+    }
+
+    #[test]
+    fn attributes_titles_and_directives() {
+        let (chs, w) = read(
+            "#EXTM3U url-tvg=\"http://g/x.xml\"\n\
+             #EXTINF:-1 tvg-id=\"a.uk\" group-title=\"News, World\" radio=true,BBC, One\n\
+             #EXTVLCOPT:http-user-agent=VLC\n\
+             #KODIPROP:inputstream=x\n\
+             http://s/1\n",
+        );
+        assert_eq!(w.count, 0);
+        assert_eq!(chs.len(), 1);
+        let ch = &chs[0];
+        assert_eq!(ch.duration, "-1");
+        assert_eq!(
+            ch.attrs,
+            vec![
+                ("tvg-id".into(), "a.uk".into()),
+                ("group-title".into(), "News, World".into()),
+                ("radio".into(), "true".into())
+            ]
+        );
+        assert_eq!(ch.name, "BBC, One");
+        assert_eq!(
+            ch.directives,
+            vec!["#EXTVLCOPT:http-user-agent=VLC", "#KODIPROP:inputstream=x"]
+        );
+        assert_eq!(ch.url, "http://s/1");
+    }
+
+    #[test]
+    fn broken_lines_warn_and_go_on() {
+        let (chs, w) = read(
+            "#EXTINF:-1,Lost\n#EXTINF:-1,Kept\nhttp://a\nhttp://orphan\n#EXTINF:0 tvg-id='q' No comma\nhttp://b\n#EXTINF:-1,Tail\n",
+        );
+        assert_eq!(
+            chs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            ["Kept", "No comma"]
+        );
+        assert_eq!(chs[1].attrs, vec![("tvg-id".to_string(), "q".to_string())]);
+        assert_eq!(w.count, 3);
+        assert!(w.messages[0].starts_with("t.m3u:1: "), "{:?}", w.messages);
+        assert!(w.messages[1].starts_with("t.m3u:4: "));
+        assert!(w.messages[2].starts_with("t.m3u:7: "));
+    }
+
+    #[test]
+    fn directive_before_extinf_belongs_to_next_channel() {
+        let (chs, _) = read("#EXTGRP:News\n#EXTINF:-1,A\nhttp://a\n");
+        assert_eq!(chs[0].directives, vec!["#EXTGRP:News"]);
+    }
+}

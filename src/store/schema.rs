@@ -1,0 +1,55 @@
+//! Migrations, applied in order; `PRAGMA user_version` records how many ran. Append only: a
+//! released migration is never edited, so every database can be brought forward.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: sources and their channels, run history. (Fetch history: store/health.rs.)
+    "
+    CREATE TABLE sources (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL UNIQUE,
+        kind          TEXT NOT NULL,
+        active        INTEGER NOT NULL DEFAULT 1,
+        items         INTEGER,
+        bytes         INTEGER,
+        content_sha256 TEXT,
+        updated_at    INTEGER
+    );
+    CREATE TABLE channels (
+        source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+        pos       INTEGER NOT NULL,
+        data      BLOB NOT NULL,
+        PRIMARY KEY (source_id, pos)
+    ) WITHOUT ROWID;
+    CREATE TABLE runs (
+        id          INTEGER PRIMARY KEY,
+        started_at  INTEGER NOT NULL,
+        duration_ms INTEGER,
+        exit_code   INTEGER,
+        config_sha256 TEXT,
+        summary     TEXT
+    );
+    ",
+];
+
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let done = done.max(0) as usize;
+    if done > MIGRATIONS.len() {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+            Some(format!(
+                "database schema version {done} is newer than this lineup knows ({}); upgrade lineup",
+                MIGRATIONS.len()
+            )),
+        ));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
