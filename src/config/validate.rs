@@ -274,6 +274,17 @@ fn not_implemented(config: &Config) -> Vec<ConfigError> {
     let mut nope = |span: std::ops::Range<usize>, what: &str| {
         errors.push(config.error_at(span, format!("{what} is not implemented yet")));
     };
+    let settings = &config.file.settings;
+    let mut keys = Vec::new();
+    if settings.memory_limit.is_some() {
+        keys.push("settings.memory_limit (the memory budget)");
+    }
+    if !settings.spill_dir.is_empty() {
+        keys.push("settings.spill_dir (spilling)");
+    }
+    if settings.fetch.fail_fast {
+        keys.push("settings.fetch.fail_fast");
+    }
     for source in &config.file.sources {
         if let Some(m3u) = &source.m3u
             && is_url(m3u.get_ref())
@@ -295,5 +306,11 @@ fn not_implemented(config: &Config) -> Vec<ConfigError> {
             nope(proxy.name.span(), "logo prefetch (`logos.prefetch`)");
         }
     }
+    errors.extend(keys.into_iter().map(|what| ConfigError {
+        path: config.path.clone(),
+        line: None,
+        column: None,
+        message: format!("{what} is not implemented yet"),
+    }));
     errors
 }
