@@ -63,11 +63,11 @@ fn write_channel(out: &mut impl Write, source: usize, i: usize) -> std::io::Resu
         "#EXTINF:-1 tvg-id=\"ch{id}.{}\" tvg-name=\"Channel {id}\" tvg-logo=\"http://logos.example/{id}.png\" group-title=\"{country} | {group}\"",
         country.to_ascii_lowercase()
     )?;
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         write!(out, " catchup=\"default\" catchup-days=\"{}\"", 1 + i % 7)?;
     }
     writeln!(out, ",{country}: Channel {id}{quality}")?;
-    if i % 11 == 0 {
+    if i.is_multiple_of(11) {
         writeln!(out, "#EXTVLCOPT:http-user-agent=Mozilla/5.0")?;
     }
     writeln!(out, "http://streams.example/s{source}/{i}.ts")

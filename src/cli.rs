@@ -72,6 +72,17 @@ pub struct BuildArgs {
     /// Run every stage and print per-proxy counts, but write no output file.
     #[arg(long)]
     pub dry_run: bool,
+    /// Write the run report as JSON to FILE, or to stdout with `-`.
+    #[arg(long, value_name = "FILE|-")]
+    pub report: Option<PathBuf>,
+    /// When another build holds the lock on the database, wait up to DURATION (e.g. 30s, 5m)
+    /// instead of exiting 5.
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
+    pub wait: Option<std::time::Duration>,
+}
+
+fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
+    crate::config::units::parse_duration(text)
 }
 
 #[derive(Debug, Args)]

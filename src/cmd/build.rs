@@ -1,5 +1,6 @@
-//! `lineup build`: refresh the sources into the store, then build every selected proxy, each
-//! independently (one failing does not stop the others), and decide the exit code.
+//! `lineup build`: take the lock, refresh the sources into the store, then build every
+//! selected proxy, each independently (one failing does not stop the others), decide the exit
+//! code, and leave a report and a line of run history.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -8,55 +9,81 @@ use std::time::Instant;
 use anyhow::{Context, anyhow};
 
 use crate::cli::BuildArgs;
-use crate::config::ProxyDef;
+use crate::config::{Config, ProxyDef, SourceDef};
 use crate::exit::{Exit, Failure};
 use crate::ingest::{self, SourceOutcome};
+use crate::lock::BuildLock;
 use crate::pipeline::{self, BuildContext, ProxyReport};
+use crate::report::{MemoryReport, Report};
 use crate::store::Store;
 use crate::{error, info};
+
+/// What a build found out, whatever its outcome: the report's material.
+#[derive(Default)]
+struct Findings {
+    sources: Vec<SourceOutcome>,
+    proxies: Vec<ProxyReport>,
+}
 
 pub fn run(args: &BuildArgs, cancel: Arc<AtomicBool>) -> Result<Exit, Failure> {
     let started = Instant::now();
     let started_at = crate::store::now_ms();
+    // A configuration error writes nothing at all, not even a report.
     let config = super::load_config(args.config.config.as_deref())?;
-    let settings = &config.file.settings;
-
-    let proxies: Vec<&ProxyDef> = if args.proxies.is_empty() {
-        config.file.proxies.iter().collect()
-    } else {
-        let mut chosen = Vec::new();
-        for wanted in &args.proxies {
-            let found = config
-                .file
-                .proxies
-                .iter()
-                .find(|p| p.name.get_ref().0 == *wanted)
-                .ok_or_else(|| {
-                    Failure::new(
-                        Exit::Usage,
-                        anyhow!("no proxy named `{wanted}` in {}", config.path.display()),
-                    )
-                })?;
-            chosen.push(found);
-        }
-        chosen
-    };
-
     let db = args
         .db
         .clone()
-        .unwrap_or_else(|| config.resolve(&settings.database));
+        .unwrap_or_else(|| config.resolve(&config.file.settings.database));
+
+    let mut findings = Findings::default();
+    let result = build(args, &config, &db, cancel, &mut findings);
+    let (exit, error) = match &result {
+        Ok(exit) => (*exit, None),
+        Err(f) => (f.exit, Some(crate::secrets::mask(&format!("{f}")))),
+    };
+    let report = Report {
+        version: env!("CARGO_PKG_VERSION"),
+        started_at: crate::report::rfc3339(started_at),
+        duration_ms: started.elapsed().as_millis() as u64,
+        exit_code: exit.code(),
+        error,
+        sources: findings.sources,
+        proxies: findings.proxies,
+        memory: MemoryReport {
+            peak_rss_bytes: crate::report::peak_rss_bytes(),
+            max_pressure: "optimal".into(),
+            ..Default::default()
+        },
+    };
+    if exit != Exit::Locked {
+        record_run(&db, &config, started_at, &report);
+    }
+    if let Some(target) = &args.report {
+        report.write(target)?;
+    }
+    result
+}
+
+fn build(
+    args: &BuildArgs,
+    config: &Config,
+    db: &std::path::Path,
+    cancel: Arc<AtomicBool>,
+    findings: &mut Findings,
+) -> Result<Exit, Failure> {
+    let settings = &config.file.settings;
+    let proxies = selected_proxies(config, &args.proxies)?;
     let output_dir = args
         .output_dir
         .clone()
         .unwrap_or_else(|| config.resolve(&settings.output_dir));
-    let jobs = args.jobs.unwrap_or(settings.jobs);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
+        .num_threads(args.jobs.unwrap_or(settings.jobs))
         .build()
         .context("cannot start worker threads")?;
 
-    let mut store = Store::open(&db)?;
+    let _lock = BuildLock::acquire(db, args.wait)?;
+    let mut store = Store::open(db)?;
     store.sync_sources(
         config
             .file
@@ -66,22 +93,26 @@ pub fn run(args: &BuildArgs, cancel: Arc<AtomicBool>) -> Result<Exit, Failure> {
     )?;
 
     // Every active source that a selected proxy reads, once, in first-use order.
-    let mut needed = Vec::new();
+    let mut needed: Vec<&SourceDef> = Vec::new();
     for proxy in &proxies {
         for source in config.active_sources(proxy) {
             if !needed
                 .iter()
-                .any(|s: &&crate::config::SourceDef| s.name.get_ref() == source.name.get_ref())
+                .any(|s| s.name.get_ref() == source.name.get_ref())
             {
                 needed.push(source);
             }
         }
     }
-    let outcomes = ingest::refresh(&mut store, &config, &needed, args.offline, &cancel)?;
-    let usable = outcomes.iter().filter(|o| o.status.usable()).count();
+    findings.sources = ingest::refresh(&mut store, config, &needed, args.offline, &cancel)?;
+    let usable = findings
+        .sources
+        .iter()
+        .filter(|o| o.status.usable())
+        .count();
     let min = settings.fetch.min_successful_sources;
-    // A build that needs fewer sources than the minimum (say, every source but one is
-    // inactive) needs them all.
+    // A build that reads fewer sources than the minimum (say, all but one are inactive) needs
+    // them all.
     if usable < min.min(needed.len()) {
         return Err(Failure::new(
             Exit::TooFewSources,
@@ -93,20 +124,19 @@ pub fn run(args: &BuildArgs, cancel: Arc<AtomicBool>) -> Result<Exit, Failure> {
     }
 
     let ctx = BuildContext {
-        config: &config,
-        db: db.clone(),
+        config,
+        db: db.to_path_buf(),
         output_dir,
         dry_run: args.dry_run,
         cancel: Arc::clone(&cancel),
     };
-    let mut reports = Vec::new();
     let mut failed_proxies = 0;
     for proxy in &proxies {
         let name = &proxy.name.get_ref().0;
         match pool.install(|| pipeline::run_proxy(&ctx, proxy)) {
             Ok(report) => {
                 summarize(&report, args.dry_run);
-                reports.push(report);
+                findings.proxies.push(report);
             }
             Err(e) => {
                 if crate::cancel::requested(&cancel) {
@@ -117,24 +147,42 @@ pub fn run(args: &BuildArgs, cancel: Arc<AtomicBool>) -> Result<Exit, Failure> {
             }
         }
     }
-
-    let exit = if failed_proxies > 0 {
-        Exit::Runtime
-    } else if outcomes.iter().any(|o| o.failed) {
-        Exit::Degraded
-    } else {
-        Exit::Success
-    };
-    record_run(
-        &store, &config, started_at, started, exit, &outcomes, &reports,
-    );
     if failed_proxies > 0 {
         return Err(Failure::new(
             Exit::Runtime,
             anyhow!("{failed_proxies} of {} proxies failed", proxies.len()),
         ));
     }
-    Ok(exit)
+    Ok(if findings.sources.iter().any(|o| o.failed) {
+        Exit::Degraded
+    } else {
+        Exit::Success
+    })
+}
+
+fn selected_proxies<'a>(
+    config: &'a Config,
+    wanted: &[String],
+) -> Result<Vec<&'a ProxyDef>, Failure> {
+    if wanted.is_empty() {
+        return Ok(config.file.proxies.iter().collect());
+    }
+    wanted
+        .iter()
+        .map(|w| {
+            config
+                .file
+                .proxies
+                .iter()
+                .find(|p| p.name.get_ref().0 == *w)
+                .ok_or_else(|| {
+                    Failure::new(
+                        Exit::Usage,
+                        anyhow!("no proxy named `{w}` in {}", config.path.display()),
+                    )
+                })
+        })
+        .collect()
 }
 
 fn summarize(report: &ProxyReport, dry_run: bool) {
@@ -169,29 +217,30 @@ fn summarize(report: &ProxyReport, dry_run: bool) {
 }
 
 /// Keep a line of run history in the database; a failure here never fails the build.
-fn record_run(
-    store: &Store,
-    config: &crate::config::Config,
-    started_at: i64,
-    started: Instant,
-    exit: Exit,
-    sources: &[SourceOutcome],
-    proxies: &[ProxyReport],
-) {
+fn record_run(db: &std::path::Path, config: &Config, started_at: i64, report: &Report) {
     use sha2::Digest;
+    if !db.exists() {
+        return;
+    }
     let config_sha = crate::output::hex(&sha2::Sha256::digest(config.text.as_bytes()));
-    let summary = serde_json::json!({ "sources": sources, "proxies": proxies }).to_string();
-    let result = store.conn.execute(
-        "INSERT INTO runs (started_at, duration_ms, exit_code, config_sha256, summary) VALUES (?1, ?2, ?3, ?4, ?5)",
-        rusqlite::params![
-            started_at,
-            started.elapsed().as_millis() as i64,
-            exit.code(),
-            config_sha,
-            crate::secrets::mask(&summary)
-        ],
-    );
+    let summary = serde_json::to_string(report).unwrap_or_default();
+    let result = Store::open(db).and_then(|store| {
+        store
+            .conn
+            .execute(
+                "INSERT INTO runs (started_at, duration_ms, exit_code, config_sha256, summary)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![
+                    started_at,
+                    report.duration_ms as i64,
+                    report.exit_code,
+                    config_sha,
+                    crate::secrets::mask(&summary)
+                ],
+            )
+            .map_err(anyhow::Error::from)
+    });
     if let Err(e) = result {
-        crate::warn!("cannot record the run in the database: {e}");
+        crate::warn!("cannot record the run in the database: {e:#}");
     }
 }

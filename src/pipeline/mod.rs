@@ -43,6 +43,9 @@ pub struct ProxyReport {
     pub channels_out: u64,
     pub filtered_out: u64,
     pub deduped: u64,
+    /// Channels of the playlist that got a guide, and their programmes.
+    pub epg_channels: u64,
+    pub programmes: u64,
     pub stages: Vec<StageStats>,
     pub outputs: Vec<Written>,
 }

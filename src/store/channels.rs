@@ -87,7 +87,7 @@ impl Store {
             let mut buf = Vec::with_capacity(512);
             for ch in channels {
                 let ch = ch?;
-                if items % 1024 == 0 && cancel.load(Ordering::Relaxed) {
+                if items.is_multiple_of(1024) && cancel.load(Ordering::Relaxed) {
                     bail!("interrupted");
                 }
                 buf.clear();

@@ -6,4 +6,5 @@ mod commands;
 mod config_errors;
 mod harness;
 mod m3u;
+mod operability;
 mod signals;
