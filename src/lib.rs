@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod exit;
+pub mod fetch;
 pub mod ingest;
 pub mod lock;
 pub mod log;

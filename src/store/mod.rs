@@ -4,6 +4,7 @@
 //! writer writes). Schema changes are migrations keyed on `PRAGMA user_version`.
 
 pub mod channels;
+pub mod health;
 mod schema;
 
 use std::path::{Path, PathBuf};

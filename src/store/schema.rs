@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 const MIGRATIONS: &[&str] = &[
-    // 1: sources and their channels, run history. (Fetch history: store/health.rs.)
+    // 1: sources and their channels, run history.
     "
     CREATE TABLE sources (
         id            INTEGER PRIMARY KEY,
@@ -31,6 +31,8 @@ const MIGRATIONS: &[&str] = &[
         summary     TEXT
     );
     ",
+    // 2: fetch history and per-source health (store/health.rs).
+    super::health::SCHEMA,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

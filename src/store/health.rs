@@ -1,0 +1,668 @@
+//! Source health: every fetch is recorded (time, latency, outcome, attempts, masked error), and
+//! each source keeps a small state across builds: consecutive failed builds, when it was
+//! auto-disabled, and the validators and content hash of its last good copy. `lineup build`
+//! asks [`should_skip`] before fetching and reports back with [`record_build`]; `lineup
+//! sources` shows [`health`].
+//!
+//! Rows are keyed by the source's name *and* kind (`m3u`, `xtream`, `xmltv`): a `[[source]]`
+//! and an `[[epg]]` may share a name, and their histories must not mix.
+//!
+//! States, in the order they are decided:
+//! - `unknown`: no fetch recorded yet;
+//! - `disabled`: auto-disabled after `disable_after` consecutive failed builds (it is tried
+//!   again every `reprobe_after`, and re-enabled by one success);
+//! - `down`: the last build that tried it failed;
+//! - `degraded`: it works, but not every one of the last 100 fetches succeeded, or the last
+//!   fetch needed retries;
+//! - `healthy`: otherwise.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::config::HealthSettings;
+use crate::fetch::{FetchError, FetchOutcome, Validators};
+
+/// Appended to the store's migrations. Idempotent.
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS fetches (
+    id          INTEGER PRIMARY KEY,
+    source      TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('m3u', 'xtream', 'xmltv')),
+    started_at  INTEGER NOT NULL,            -- Unix ms
+    latency_ms  INTEGER NOT NULL,
+    outcome     TEXT NOT NULL CHECK (outcome IN ('fetched', 'not_modified', 'failed')),
+    bytes       INTEGER,
+    http_status INTEGER,
+    attempts    INTEGER NOT NULL,
+    error       TEXT                         -- masked
+);
+CREATE INDEX IF NOT EXISTS fetches_by_source ON fetches (source, kind, id);
+CREATE TABLE IF NOT EXISTS source_health (
+    source         TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    consecutive_failed_builds INTEGER NOT NULL DEFAULT 0,
+    disabled_since INTEGER,                  -- Unix ms; NULL = enabled
+    last_build_at  INTEGER,                  -- Unix ms of the last build that tried it
+    etag           TEXT,
+    last_modified  TEXT,
+    content_sha256 TEXT,
+    PRIMARY KEY (source, kind)
+) WITHOUT ROWID;
+";
+
+/// Fetch rows kept per source: well above the 100 that uptime looks at.
+const KEEP_FETCHES: i64 = 1000;
+/// Fetches uptime is computed over.
+const UPTIME_WINDOW: i64 = 100;
+/// Successful fetches mean latency is computed over.
+const LATENCY_WINDOW: i64 = 10;
+
+/// What kind of download a source makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchKind {
+    M3u,
+    Xtream,
+    Xmltv,
+}
+
+impl FetchKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FetchKind::M3u => "m3u",
+            FetchKind::Xtream => "xtream",
+            FetchKind::Xmltv => "xmltv",
+        }
+    }
+}
+
+/// How a fetch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Fetched,
+    NotModified,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Fetched => "fetched",
+            Outcome::NotModified => "not_modified",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// One fetch, as recorded.
+#[derive(Debug, Clone)]
+pub struct FetchRecord<'a> {
+    pub source: &'a str,
+    pub kind: FetchKind,
+    /// Unix ms.
+    pub started_at: i64,
+    pub latency_ms: i64,
+    pub outcome: Outcome,
+    pub bytes: Option<u64>,
+    pub http_status: Option<u16>,
+    pub attempts: u32,
+    /// Masked again on the way in, whatever the caller did.
+    pub error: Option<&'a str>,
+}
+
+impl<'a> FetchRecord<'a> {
+    /// The record of an HTTP download (`fetch::Client::fetch`). `latency_ms` is measured by the
+    /// caller (a failed fetch carries no duration of its own).
+    pub fn from_http(
+        source: &'a str,
+        kind: FetchKind,
+        started_at: i64,
+        latency_ms: i64,
+        result: &'a Result<FetchOutcome, FetchError>,
+    ) -> FetchRecord<'a> {
+        let (outcome, bytes, http_status, attempts, error) = match result {
+            Ok(FetchOutcome::Fetched(d)) => (
+                Outcome::Fetched,
+                Some(d.bytes),
+                Some(d.status),
+                d.attempts,
+                None,
+            ),
+            Ok(FetchOutcome::NotModified { attempts, .. }) => {
+                (Outcome::NotModified, None, Some(304), *attempts, None)
+            }
+            Err(e) => (
+                Outcome::Failed,
+                None,
+                e.http_status,
+                e.attempts,
+                Some(e.message.as_str()),
+            ),
+        };
+        FetchRecord {
+            source,
+            kind,
+            started_at,
+            latency_ms,
+            outcome,
+            bytes,
+            http_status,
+            attempts,
+            error,
+        }
+    }
+}
+
+/// Record a fetch (and forget the oldest beyond the kept history).
+pub fn record_fetch(conn: &Connection, r: &FetchRecord<'_>) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO fetches (source, kind, started_at, latency_ms, outcome, bytes, http_status,
+                              attempts, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        r.source,
+        r.kind.as_str(),
+        r.started_at,
+        r.latency_ms,
+        r.outcome.as_str(),
+        r.bytes.map(|b| b.min(i64::MAX as u64) as i64),
+        r.http_status,
+        r.attempts,
+        r.error.map(crate::secrets::mask),
+    ])?;
+    conn.prepare_cached(
+        "DELETE FROM fetches WHERE source = ?1 AND kind = ?2 AND id <= (
+             SELECT id FROM fetches WHERE source = ?1 AND kind = ?2
+             ORDER BY id DESC LIMIT 1 OFFSET ?3)",
+    )?
+    .execute(params![r.source, r.kind.as_str(), KEEP_FETCHES])?;
+    Ok(())
+}
+
+/// Where a source stands after [`record_build`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildState {
+    pub consecutive_failed_builds: u32,
+    /// Set when the source is (now or still) disabled.
+    pub disabled_since: Option<i64>,
+}
+
+/// After a build tried a source: a success resets the failure count and re-enables it; a
+/// failure counts, and the `disable_after`-th one in a row disables it (0 = never).
+pub fn record_build(
+    conn: &Connection,
+    source: &str,
+    kind: FetchKind,
+    succeeded: bool,
+    now: i64,
+    settings: &HealthSettings,
+) -> rusqlite::Result<BuildState> {
+    ensure_row(conn, source, kind)?;
+    if succeeded {
+        conn.execute(
+            "UPDATE source_health SET consecutive_failed_builds = 0, disabled_since = NULL,
+                 last_build_at = ?3
+             WHERE source = ?1 AND kind = ?2",
+            params![source, kind.as_str(), now],
+        )?;
+    } else {
+        conn.execute(
+            "UPDATE source_health SET consecutive_failed_builds = consecutive_failed_builds + 1,
+                 last_build_at = ?3,
+                 disabled_since = CASE
+                     WHEN disabled_since IS NOT NULL THEN disabled_since
+                     WHEN ?4 > 0 AND consecutive_failed_builds + 1 >= ?4 THEN ?3
+                     ELSE NULL END
+             WHERE source = ?1 AND kind = ?2",
+            params![source, kind.as_str(), now, settings.disable_after],
+        )?;
+    }
+    conn.query_row(
+        "SELECT consecutive_failed_builds, disabled_since FROM source_health
+         WHERE source = ?1 AND kind = ?2",
+        params![source, kind.as_str()],
+        |r| {
+            Ok(BuildState {
+                consecutive_failed_builds: r.get(0)?,
+                disabled_since: r.get(1)?,
+            })
+        },
+    )
+}
+
+/// Whether a build should leave this source alone: it is disabled and was last tried less
+/// than `reprobe_after` ago. Once the interval has passed it is tried again (a re-probe).
+pub fn should_skip(
+    conn: &Connection,
+    source: &str,
+    kind: FetchKind,
+    now: i64,
+    settings: &HealthSettings,
+) -> rusqlite::Result<bool> {
+    let row: Option<(Option<i64>, Option<i64>)> = conn
+        .query_row(
+            "SELECT disabled_since, last_build_at FROM source_health
+             WHERE source = ?1 AND kind = ?2",
+            params![source, kind.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((Some(disabled_since), last_try)) = row else {
+        return Ok(false);
+    };
+    let last_try = last_try.unwrap_or(disabled_since).max(disabled_since);
+    let reprobe_ms = settings.reprobe_after.0.as_millis().min(i64::MAX as u128) as i64;
+    Ok(now < last_try.saturating_add(reprobe_ms))
+}
+
+/// A source's health, as `lineup sources` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    Healthy,
+    Degraded,
+    Down,
+    Disabled,
+    Unknown,
+}
+
+impl HealthState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Healthy => "healthy",
+            HealthState::Degraded => "degraded",
+            HealthState::Down => "down",
+            HealthState::Disabled => "disabled",
+            HealthState::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceHealth {
+    pub state: HealthState,
+    /// Share of the last 100 fetches that succeeded (fetched or not modified), in percent.
+    pub uptime_percent: Option<f64>,
+    /// How many fetches `uptime_percent` is over (at most 100).
+    pub fetches: u32,
+    /// Mean latency of the last 10 successful fetches.
+    pub mean_latency_ms: Option<f64>,
+    pub consecutive_failures: u32,
+    /// Unix ms of the last successful fetch.
+    pub last_success: Option<i64>,
+    /// Masked error of the last failed fetch.
+    pub last_error: Option<String>,
+    pub disabled_since: Option<i64>,
+}
+
+/// The health of one source (see the module docs for the state rules).
+pub fn health(conn: &Connection, source: &str, kind: FetchKind) -> rusqlite::Result<SourceHealth> {
+    let k = kind.as_str();
+    let (fetches, ok): (u32, u32) = conn.query_row(
+        "SELECT count(*), coalesce(sum(outcome != 'failed'), 0) FROM (
+             SELECT outcome FROM fetches WHERE source = ?1 AND kind = ?2
+             ORDER BY id DESC LIMIT ?3)",
+        params![source, k, UPTIME_WINDOW],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let mean_latency_ms: Option<f64> = conn.query_row(
+        "SELECT avg(latency_ms) FROM (
+             SELECT latency_ms FROM fetches WHERE source = ?1 AND kind = ?2
+                 AND outcome != 'failed'
+             ORDER BY id DESC LIMIT ?3)",
+        params![source, k, LATENCY_WINDOW],
+        |r| r.get(0),
+    )?;
+    let last_success: Option<i64> = conn.query_row(
+        "SELECT max(started_at) FROM fetches
+         WHERE source = ?1 AND kind = ?2 AND outcome != 'failed'",
+        params![source, k],
+        |r| r.get(0),
+    )?;
+    let last_error: Option<String> = conn
+        .query_row(
+            "SELECT error FROM fetches WHERE source = ?1 AND kind = ?2 AND outcome = 'failed'
+             ORDER BY id DESC LIMIT 1",
+            params![source, k],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let last: Option<(String, u32)> = conn
+        .query_row(
+            "SELECT outcome, attempts FROM fetches WHERE source = ?1 AND kind = ?2
+             ORDER BY id DESC LIMIT 1",
+            params![source, k],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (consecutive, disabled_since): (u32, Option<i64>) = conn
+        .query_row(
+            "SELECT consecutive_failed_builds, disabled_since FROM source_health
+             WHERE source = ?1 AND kind = ?2",
+            params![source, k],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((0, None));
+    let uptime_percent = (fetches > 0).then(|| f64::from(ok) * 100.0 / f64::from(fetches));
+    let state = match &last {
+        None => HealthState::Unknown,
+        Some(_) if disabled_since.is_some() => HealthState::Disabled,
+        Some(_) if consecutive > 0 => HealthState::Down,
+        // No build recorded a result yet: judge by the last fetch alone.
+        Some((outcome, _)) if outcome == "failed" => HealthState::Down,
+        Some((_, attempts)) if ok < fetches || *attempts > 1 => HealthState::Degraded,
+        Some(_) => HealthState::Healthy,
+    };
+    Ok(SourceHealth {
+        state,
+        uptime_percent,
+        fetches,
+        mean_latency_ms,
+        consecutive_failures: consecutive,
+        last_success,
+        last_error,
+        disabled_since,
+    })
+}
+
+/// Validators of the last good copy (empty when none were stored).
+pub fn validators(
+    conn: &Connection,
+    source: &str,
+    kind: FetchKind,
+) -> rusqlite::Result<Validators> {
+    Ok(conn
+        .query_row(
+            "SELECT etag, last_modified FROM source_health WHERE source = ?1 AND kind = ?2",
+            params![source, kind.as_str()],
+            |r| {
+                Ok(Validators {
+                    etag: r.get(0)?,
+                    last_modified: r.get(1)?,
+                })
+            },
+        )
+        .optional()?
+        .unwrap_or_default())
+}
+
+/// Store the validators of a copy that was just stored as the last good one.
+pub fn set_validators(
+    conn: &Connection,
+    source: &str,
+    kind: FetchKind,
+    v: &Validators,
+) -> rusqlite::Result<()> {
+    ensure_row(conn, source, kind)?;
+    conn.execute(
+        "UPDATE source_health SET etag = ?3, last_modified = ?4 WHERE source = ?1 AND kind = ?2",
+        params![source, kind.as_str(), v.etag, v.last_modified],
+    )?;
+    Ok(())
+}
+
+/// SHA-256 (hex) of the last good copy's content.
+pub fn content_hash(
+    conn: &Connection,
+    source: &str,
+    kind: FetchKind,
+) -> rusqlite::Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT content_sha256 FROM source_health WHERE source = ?1 AND kind = ?2",
+            params![source, kind.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+pub fn set_content_hash(
+    conn: &Connection,
+    source: &str,
+    kind: FetchKind,
+    sha256: &str,
+) -> rusqlite::Result<()> {
+    ensure_row(conn, source, kind)?;
+    conn.execute(
+        "UPDATE source_health SET content_sha256 = ?3 WHERE source = ?1 AND kind = ?2",
+        params![source, kind.as_str(), sha256],
+    )?;
+    Ok(())
+}
+
+fn ensure_row(conn: &Connection, source: &str, kind: FetchKind) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO source_health (source, kind) VALUES (?1, ?2)")?
+        .execute(params![source, kind.as_str()])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::values::DurationValue;
+    use std::time::Duration;
+
+    const HOUR: i64 = 3_600_000;
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("health.db")).unwrap();
+        // Hundreds of single-row transactions: durability is not what is tested here.
+        conn.pragma_update(None, "synchronous", "OFF").unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        // Idempotent: the store may run it on every open.
+        conn.execute_batch(SCHEMA).unwrap();
+        (dir, conn)
+    }
+
+    fn settings() -> HealthSettings {
+        HealthSettings {
+            disable_after: 3,
+            reprobe_after: DurationValue(Duration::from_secs(6 * 3600)),
+        }
+    }
+
+    fn fetch(conn: &Connection, at: i64, outcome: Outcome, attempts: u32, latency: i64) {
+        record_fetch(
+            conn,
+            &FetchRecord {
+                source: "alpha",
+                kind: FetchKind::M3u,
+                started_at: at,
+                latency_ms: latency,
+                outcome,
+                bytes: Some(10),
+                http_status: Some(if outcome == Outcome::Failed { 503 } else { 200 }),
+                attempts,
+                error: (outcome == Outcome::Failed)
+                    .then_some("http://me:hunter22@host/x.m3u: HTTP 503"),
+            },
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn states_uptime_and_latency() {
+        let (_d, conn) = db();
+        let h = health(&conn, "alpha", FetchKind::M3u).unwrap();
+        assert_eq!(h.state, HealthState::Unknown);
+        assert_eq!((h.uptime_percent, h.mean_latency_ms), (None, None));
+
+        fetch(&conn, 1_000, Outcome::Fetched, 1, 100);
+        record_build(&conn, "alpha", FetchKind::M3u, true, 1_000, &settings()).unwrap();
+        let h = health(&conn, "alpha", FetchKind::M3u).unwrap();
+        assert_eq!(h.state, HealthState::Healthy);
+        assert_eq!(h.uptime_percent, Some(100.0));
+        assert_eq!(h.last_success, Some(1_000));
+
+        fetch(&conn, 2_000, Outcome::Failed, 4, 900);
+        record_build(&conn, "alpha", FetchKind::M3u, false, 2_000, &settings()).unwrap();
+        let h = health(&conn, "alpha", FetchKind::M3u).unwrap();
+        assert_eq!(h.state, HealthState::Down);
+        assert_eq!(h.consecutive_failures, 1);
+        assert_eq!(h.uptime_percent, Some(50.0));
+        let err = h.last_error.unwrap();
+        assert!(err.contains("503") && !err.contains("hunter22"), "{err}");
+
+        fetch(&conn, 3_000, Outcome::NotModified, 1, 300);
+        record_build(&conn, "alpha", FetchKind::M3u, true, 3_000, &settings()).unwrap();
+        let h = health(&conn, "alpha", FetchKind::M3u).unwrap();
+        // Working again, but one of its last fetches failed.
+        assert_eq!(h.state, HealthState::Degraded);
+        assert_eq!(h.mean_latency_ms, Some(200.0));
+        assert_eq!(h.consecutive_failures, 0);
+
+        // Other kinds under the same name are another history.
+        let guide = health(&conn, "alpha", FetchKind::Xmltv).unwrap();
+        assert_eq!(guide.state, HealthState::Unknown);
+    }
+
+    #[test]
+    fn retries_alone_degrade_and_windows_are_bounded() {
+        let (_d, conn) = db();
+        for i in 0..120 {
+            fetch(&conn, i, Outcome::Fetched, 1, 10 + i);
+        }
+        fetch(&conn, 200, Outcome::Fetched, 2, 500);
+        record_build(&conn, "alpha", FetchKind::M3u, true, 200, &settings()).unwrap();
+        let h = health(&conn, "alpha", FetchKind::M3u).unwrap();
+        assert_eq!(h.state, HealthState::Degraded);
+        assert_eq!(h.fetches, 100);
+        // Last 10 successes: 500 and 120..=128 (10 + i for i in 110..=118 plus ...).
+        let expected = (500 + (111..=119).map(|i| 10 + i).sum::<i64>()) as f64 / 10.0;
+        assert_eq!(h.mean_latency_ms, Some(expected));
+    }
+
+    #[test]
+    fn disable_after_failed_builds_then_reprobe() {
+        let (_d, conn) = db();
+        let s = settings();
+        let mut now = 10 * HOUR;
+        for n in 1..=3 {
+            assert!(!should_skip(&conn, "alpha", FetchKind::M3u, now, &s).unwrap());
+            fetch(&conn, now, Outcome::Failed, 4, 50);
+            let st = record_build(&conn, "alpha", FetchKind::M3u, false, now, &s).unwrap();
+            assert_eq!(st.consecutive_failed_builds, n);
+            assert_eq!(st.disabled_since.is_some(), n == 3);
+            now += HOUR;
+        }
+        let disabled_at = now - HOUR;
+        let h = health(&conn, "alpha", FetchKind::M3u).unwrap();
+        assert_eq!(h.state, HealthState::Disabled);
+        assert_eq!(h.disabled_since, Some(disabled_at));
+
+        // Skipped until reprobe_after has passed since the last try.
+        assert!(should_skip(&conn, "alpha", FetchKind::M3u, disabled_at + 5 * HOUR, &s).unwrap());
+        let probe = disabled_at + 6 * HOUR;
+        assert!(!should_skip(&conn, "alpha", FetchKind::M3u, probe, &s).unwrap());
+        // A failed re-probe waits another interval, and stays disabled since the first time.
+        let st = record_build(&conn, "alpha", FetchKind::M3u, false, probe, &s).unwrap();
+        assert_eq!(st.disabled_since, Some(disabled_at));
+        assert!(should_skip(&conn, "alpha", FetchKind::M3u, probe + HOUR, &s).unwrap());
+        // A successful one re-enables it.
+        let probe = probe + 6 * HOUR;
+        assert!(!should_skip(&conn, "alpha", FetchKind::M3u, probe, &s).unwrap());
+        fetch(&conn, probe, Outcome::Fetched, 1, 50);
+        let st = record_build(&conn, "alpha", FetchKind::M3u, true, probe, &s).unwrap();
+        assert_eq!(
+            st,
+            BuildState {
+                consecutive_failed_builds: 0,
+                disabled_since: None
+            }
+        );
+        assert!(!should_skip(&conn, "alpha", FetchKind::M3u, probe + 1, &s).unwrap());
+        assert_ne!(
+            health(&conn, "alpha", FetchKind::M3u).unwrap().state,
+            HealthState::Disabled
+        );
+
+        // disable_after = 0 never disables.
+        let never = HealthSettings {
+            disable_after: 0,
+            ..settings()
+        };
+        for _ in 0..10 {
+            let st = record_build(&conn, "beta", FetchKind::Xtream, false, now, &never).unwrap();
+            assert_eq!(st.disabled_since, None);
+        }
+    }
+
+    #[test]
+    fn validators_and_content_hash_round_trip() {
+        let (_d, conn) = db();
+        assert!(
+            validators(&conn, "alpha", FetchKind::M3u)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(content_hash(&conn, "alpha", FetchKind::M3u).unwrap(), None);
+        let v = Validators {
+            etag: Some("\"v1\"".into()),
+            last_modified: Some("Wed, 21 Oct 2015 07:28:00 GMT".into()),
+        };
+        set_validators(&conn, "alpha", FetchKind::M3u, &v).unwrap();
+        set_content_hash(&conn, "alpha", FetchKind::M3u, "abc123").unwrap();
+        assert_eq!(validators(&conn, "alpha", FetchKind::M3u).unwrap(), v);
+        assert_eq!(
+            content_hash(&conn, "alpha", FetchKind::M3u)
+                .unwrap()
+                .as_deref(),
+            Some("abc123")
+        );
+        // A build result keeps them.
+        record_build(&conn, "alpha", FetchKind::M3u, false, 5, &settings()).unwrap();
+        assert_eq!(validators(&conn, "alpha", FetchKind::M3u).unwrap(), v);
+    }
+
+    #[test]
+    fn records_from_http_results() {
+        let (_d, conn) = db();
+        let mut err = FetchError::new(
+            crate::fetch::FetchErrorKind::Status(502),
+            "http://u:pw-in-url@h/x: HTTP 502",
+        );
+        err.attempts = 4;
+        let failed = Err(err);
+        let r = FetchRecord::from_http("alpha", FetchKind::M3u, 7, 70, &failed);
+        assert_eq!(
+            (r.outcome, r.http_status, r.attempts),
+            (Outcome::Failed, Some(502), 4)
+        );
+        record_fetch(&conn, &r).unwrap();
+        let not_modified = Ok(FetchOutcome::NotModified {
+            attempts: 1,
+            elapsed: Duration::from_millis(5),
+        });
+        let r = FetchRecord::from_http("alpha", FetchKind::M3u, 8, 5, &not_modified);
+        assert_eq!(
+            (r.outcome, r.http_status),
+            (Outcome::NotModified, Some(304))
+        );
+        record_fetch(&conn, &r).unwrap();
+        let h = health(&conn, "alpha", FetchKind::M3u).unwrap();
+        assert_eq!(h.uptime_percent, Some(50.0));
+        assert!(!h.last_error.unwrap().contains("pw-in-url"));
+    }
+
+    #[test]
+    fn history_is_pruned_per_source() {
+        let (_d, conn) = db();
+        for i in 0..(KEEP_FETCHES + 5) {
+            fetch(&conn, i, Outcome::Fetched, 1, 1);
+        }
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM fetches WHERE source = 'alpha'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, KEEP_FETCHES);
+    }
+}
