@@ -8,6 +8,7 @@ pub mod cmd;
 pub mod config;
 pub mod exit;
 pub mod fetch;
+pub mod guide;
 pub mod ingest;
 pub mod lock;
 pub mod log;

@@ -104,7 +104,23 @@ fn build(
             }
         }
     }
-    findings.sources = ingest::refresh(&mut store, config, &needed, args.offline, &cancel)?;
+    let client = crate::fetch::Client::new(std::env::temp_dir());
+    let refresh = ingest::Refresh {
+        offline: args.offline,
+        client: &client,
+        deadline: Instant::now() + settings.fetch.total_timeout.0,
+        cancel: &cancel,
+    };
+    findings.sources = match ingest::refresh(&mut store, config, &needed, &refresh) {
+        Ok(outcomes) => outcomes,
+        Err(e) if e.is::<ingest::FailFast>() => {
+            return Err(Failure::new(
+                Exit::TooFewSources,
+                e.context("previous outputs left untouched"),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let usable = findings
         .sources
         .iter()
@@ -187,11 +203,23 @@ fn selected_proxies<'a>(
 
 fn summarize(report: &ProxyReport, dry_run: bool) {
     if dry_run {
+        let removed: Vec<String> = report
+            .filtered_by
+            .iter()
+            .map(|(name, n)| format!("{name}: {n}"))
+            .collect();
         println!(
-            "{}: {} in, {} filtered out, {} deduped, {} out",
+            "{}: {} in, {} after mapping ({} changed), {} after filters ({}), {} deduped, {} out",
             report.name,
             report.channels_in,
-            report.filtered_out,
+            report.channels_in,
+            report.changed_by_mappings,
+            report.channels_in - report.filtered_out,
+            if removed.is_empty() {
+                "none removed".to_string()
+            } else {
+                removed.join(", ")
+            },
             report.deduped,
             report.channels_out
         );

@@ -247,23 +247,38 @@ pub enum Sort {
 }
 
 impl<'de> Deserialize<'de> for Sort {
+    // A visitor rather than an untagged enum: untagged enums buffer their input, and buffered
+    // values lose the spans that `Spanned` fields need.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            One(String),
-            Many(Vec<Spanned<String>>),
+        struct SortVisitor;
+        impl<'de> serde::de::Visitor<'de> for SortVisitor {
+            type Value = Sort;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"source\" or a list of fields")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Sort, E> {
+                if s == "source" {
+                    Ok(Sort::Source)
+                } else {
+                    Err(E::custom(format!(
+                        "invalid sort `{s}`: expected \"source\" or a list of fields"
+                    )))
+                }
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Sort, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(field) = seq.next_element::<Spanned<String>>()? {
+                    fields.push(field);
+                }
+                if fields.is_empty() {
+                    return Err(serde::de::Error::custom(
+                        "sort list is empty: use \"source\" or name at least one field",
+                    ));
+                }
+                Ok(Sort::Fields(fields))
+            }
         }
-        match Raw::deserialize(deserializer)? {
-            Raw::One(s) if s == "source" => Ok(Sort::Source),
-            Raw::One(s) => Err(serde::de::Error::custom(format!(
-                "invalid sort `{s}`: expected \"source\" or a list of fields"
-            ))),
-            Raw::Many(fields) if fields.is_empty() => Err(serde::de::Error::custom(
-                "sort list is empty: use \"source\" or name at least one field",
-            )),
-            Raw::Many(fields) => Ok(Sort::Fields(fields)),
-        }
+        deserializer.deserialize_any(SortVisitor)
     }
 }
 

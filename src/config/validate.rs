@@ -282,19 +282,6 @@ fn not_implemented(config: &Config) -> Vec<ConfigError> {
     if !settings.spill_dir.is_empty() {
         keys.push("settings.spill_dir (spilling)");
     }
-    if settings.fetch.fail_fast {
-        keys.push("settings.fetch.fail_fast");
-    }
-    for source in &config.file.sources {
-        if let Some(m3u) = &source.m3u
-            && is_url(m3u.get_ref())
-        {
-            nope(m3u.span(), "fetching sources over HTTP");
-        }
-        if let Some(x) = &source.xtream {
-            nope(x.span(), "Xtream sources");
-        }
-    }
     for epg in &config.file.epgs {
         nope(epg.name.span(), "guides ([[epg]])");
     }

@@ -4,6 +4,7 @@
 //! dropped (failed, interrupted) [`AtomicFile`] removes its temporary file.
 
 pub mod m3u;
+pub mod xmltv;
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};

@@ -44,6 +44,7 @@ pub struct M3uReader<R> {
     orphans: Vec<String>,
     pub warnings: Warnings,
     legacy_warned: bool,
+    channels: u64,
 }
 
 impl<R: BufRead> M3uReader<R> {
@@ -57,7 +58,13 @@ impl<R: BufRead> M3uReader<R> {
             orphans: Vec::new(),
             warnings: Warnings::default(),
             legacy_warned: false,
+            channels: 0,
         }
+    }
+
+    /// Channels returned so far.
+    pub fn channels_read(&self) -> u64 {
+        self.channels
     }
 
     fn warn(&mut self, line: u64, message: impl std::fmt::Display) {
@@ -128,6 +135,7 @@ impl<R: BufRead> M3uReader<R> {
             match self.pending.take() {
                 Some((mut ch, _)) => {
                     ch.url = text;
+                    self.channels += 1;
                     return Ok(Some(ch));
                 }
                 None => {

@@ -4,3 +4,4 @@
 pub mod decode;
 pub mod lines;
 pub mod m3u;
+pub mod xmltv;

@@ -1,22 +1,33 @@
 //! Building one proxy: chunks flow one way through the stages and into the writer.
 //!
-//! load (rolling buffer over the store, `load.rs`) -> write (M3U).
+//! load (rolling buffer over the store, `load.rs`) -> rules (map then filter, in parallel on
+//! rayon, `crate::rules`) -> dedupe (`dedupe.rs`) -> sort (`sort.rs`) -> number (`number.rs`)
+//! -> write (M3U).
 //!
-//! What is held in memory: the rolling buffer (at most `buffer_size` items plus one chunk) and
-//! the chunk in flight. Nothing else holds channels.
+//! What is held in memory: the rolling buffer (at most `buffer_size` items plus one chunk),
+//! the chunk in flight, dedupe's key hashes (16 bytes per distinct key) and numbering's used
+//! numbers. With `sort` by fields, the sort stage holds every channel that reaches it: it is
+//! the one stage that needs them all.
 
+pub mod dedupe;
 pub mod load;
+pub mod number;
+pub mod sort;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
-use crate::config::{Config, ProxyDef};
+use crate::config::{Config, ProxyDef, Sort};
+use crate::model::{Channel, Field};
 use crate::output::{Written, m3u::M3uWriter};
+use crate::rules::ProxyRules;
 
 /// What a build needs to know beyond the configuration.
 pub struct BuildContext<'a> {
@@ -41,7 +52,12 @@ pub struct ProxyReport {
     pub name: String,
     pub channels_in: u64,
     pub channels_out: u64,
+    /// Channels that at least one mapping changed.
+    pub changed_by_mappings: u64,
     pub filtered_out: u64,
+    /// What removed the filtered-out channels: each exclude filter by name, and
+    /// `(no include matched)`.
+    pub filtered_by: BTreeMap<String, u64>,
     pub deduped: u64,
     /// Channels of the playlist that got a guide, and their programmes.
     pub epg_channels: u64,
@@ -90,9 +106,21 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
         .map(|s| s.name.get_ref().0.clone())
         .collect();
     let limits = load::Limits::from(&config.file.settings.buffer);
+    let rules = ProxyRules::compile(config, proxy)
+        .map_err(|errors| anyhow!(crate::config::ConfigErrors(errors).to_string()))?;
+    let mut deduper = dedupe::Deduper::new(proxy.dedupe);
+    let mut numberer = proxy.numbering.as_ref().map(number::Numberer::new);
+    let sort_key = match &proxy.sort {
+        Sort::Source => None,
+        Sort::Fields(fields) => Some(sort::SortKey::new(
+            &fields
+                .iter()
+                .map(|f| Field::parse(f.get_ref()).map_err(|e| anyhow!(e)))
+                .collect::<Result<Vec<_>>>()?,
+        )),
+    };
 
-    let mut load = StageClock::new("load");
-    let mut write = StageClock::new("write");
+    let mut clocks = Clocks::default();
     let dest = ctx.output_dir.join(proxy.m3u.get_ref().as_str());
     let mut writer = if ctx.dry_run {
         None
@@ -108,29 +136,120 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
         name,
         ..Default::default()
     };
+    let mut rule_stats = rules.empty_stats();
+    let mut sorted: Vec<Channel> = Vec::new();
     let mut loader = load::RollingLoader::start(&ctx.db, sources, limits, Arc::clone(&ctx.cancel));
     loop {
-        let Some(chunk) = load.time(|| loader.next()) else {
+        let Some(chunk) = clocks.load.time(|| loader.next()) else {
             break;
         };
         let chunk = chunk.context("cannot load channels from the database")?;
         if crate::cancel::requested(&ctx.cancel) {
             bail!("interrupted");
         }
-        load.items += chunk.len() as u64;
-        report.channels_in += chunk.len() as u64;
+        clocks.load.items += chunk.len() as u64;
 
-        write.items += chunk.len() as u64;
-        if let Some(w) = writer.as_mut() {
-            write.time(|| chunk.iter().try_for_each(|ch| w.write(ch)))?;
+        let (mut chunk, stats) = clocks.rules.time(|| rules.apply(chunk));
+        clocks.rules.items += stats.channels_in;
+        rule_stats.merge(stats);
+
+        clocks.dedupe.items += chunk.len() as u64;
+        clocks.dedupe.time(|| chunk.retain(|ch| deduper.keep(ch)));
+
+        if sort_key.is_some() {
+            sorted.extend(chunk);
+            continue;
         }
-        report.channels_out += chunk.len() as u64;
+        emit(&mut clocks, chunk, numberer.as_mut(), writer.as_mut())?;
     }
     drop(loader);
+    if let Some(key) = &sort_key {
+        clocks.sort.items = sorted.len() as u64;
+        clocks.sort.time(|| sort::sort_channels(&mut sorted, key));
+        emit(
+            &mut clocks,
+            std::mem::take(&mut sorted),
+            numberer.as_mut(),
+            writer.as_mut(),
+        )?;
+    }
     if let Some(w) = writer {
-        let written = write.time(|| w.commit())?;
+        let written = clocks.write.time(|| w.commit())?;
         report.outputs.push(written);
     }
-    report.stages = vec![load.stats(), write.stats()];
+
+    report.channels_in = rule_stats.channels_in;
+    report.changed_by_mappings = rule_stats.changed_by_mappings;
+    report.filtered_out = rule_stats.filtered_out;
+    report.filtered_by = rule_stats.excluded_by.clone();
+    if rule_stats.not_included > 0 {
+        report
+            .filtered_by
+            .insert("(no include matched)".into(), rule_stats.not_included);
+    }
+    report.deduped = deduper.removed();
+    report.channels_out = clocks.write.items;
+    report.stages = clocks.stats(sort_key.is_some(), numberer.is_some());
     Ok(report)
+}
+
+/// Number and write channels in output order.
+fn emit(
+    clocks: &mut Clocks,
+    mut chunk: Vec<Channel>,
+    numberer: Option<&mut number::Numberer>,
+    writer: Option<&mut M3uWriter>,
+) -> Result<()> {
+    if let Some(n) = numberer {
+        clocks.number.items += chunk.len() as u64;
+        clocks.number.time(|| {
+            chunk.iter_mut().for_each(|ch| {
+                n.assign(ch);
+            })
+        });
+    }
+    clocks.write.items += chunk.len() as u64;
+    if let Some(w) = writer {
+        clocks
+            .write
+            .time(|| chunk.iter().try_for_each(|ch| w.write(ch)))?;
+    }
+    Ok(())
+}
+
+/// Time and items of every stage.
+struct Clocks {
+    load: StageClock,
+    rules: StageClock,
+    dedupe: StageClock,
+    sort: StageClock,
+    number: StageClock,
+    write: StageClock,
+}
+
+impl Default for Clocks {
+    fn default() -> Self {
+        Clocks {
+            load: StageClock::new("load"),
+            rules: StageClock::new("map+filter"),
+            dedupe: StageClock::new("dedupe"),
+            sort: StageClock::new("sort"),
+            number: StageClock::new("number"),
+            write: StageClock::new("write"),
+        }
+    }
+}
+
+impl Clocks {
+    fn stats(&self, sorted: bool, numbered: bool) -> Vec<StageStats> {
+        let mut stages = vec![self.load.stats(), self.rules.stats(), self.dedupe.stats()];
+        if sorted {
+            stages.push(self.sort.stats());
+        }
+        if numbered {
+            stages.push(self.number.stats());
+        }
+        stages.push(self.write.stats());
+        stages
+    }
 }

@@ -66,12 +66,28 @@ impl Store {
         source: &str,
         channels: I,
         bytes: u64,
-        content_sha256: Option<&str>,
+        content_key: Option<&str>,
         cancel: &AtomicBool,
     ) -> Result<IngestSummary>
     where
         I: IntoIterator<Item = Result<Channel>>,
     {
+        self.replace_channels_with(source, bytes, content_key, cancel, |sink| {
+            channels.into_iter().try_for_each(|ch| sink(ch?))
+        })
+    }
+
+    /// Replace the channels of `source` with those `fill` pushes into the sink it is given, in
+    /// one transaction: for producers that push (a streaming JSON reader) rather than iterate.
+    /// When `fill` or the sink fails, or `cancel` is set, nothing changes.
+    pub fn replace_channels_with(
+        &mut self,
+        source: &str,
+        bytes: u64,
+        content_key: Option<&str>,
+        cancel: &AtomicBool,
+        fill: impl FnOnce(&mut dyn FnMut(Channel) -> Result<()>) -> Result<()>,
+    ) -> Result<IngestSummary> {
         let tx = self.conn.transaction()?;
         let id: i64 = tx
             .query_row("SELECT id FROM sources WHERE name = ?1", [source], |r| {
@@ -85,8 +101,7 @@ impl Store {
                 "INSERT INTO channels (source_id, pos, data) VALUES (?1, ?2, ?3)",
             )?;
             let mut buf = Vec::with_capacity(512);
-            for ch in channels {
-                let ch = ch?;
+            let mut sink = |ch: Channel| -> Result<()> {
                 if items.is_multiple_of(1024) && cancel.load(Ordering::Relaxed) {
                     bail!("interrupted");
                 }
@@ -94,11 +109,13 @@ impl Store {
                 codec::encode(&ch, &mut buf);
                 insert.execute(params![id, items as i64, &buf])?;
                 items += 1;
-            }
+                Ok(())
+            };
+            fill(&mut sink)?;
         }
         tx.execute(
             "UPDATE sources SET items = ?2, bytes = ?3, content_sha256 = ?4, updated_at = ?5 WHERE id = ?1",
-            params![id, items as i64, bytes as i64, content_sha256, now_ms()],
+            params![id, items as i64, bytes as i64, content_key, now_ms()],
         )?;
         tx.commit()
             .with_context(|| format!("cannot store the channels of `{source}`"))?;

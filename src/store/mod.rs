@@ -4,6 +4,7 @@
 //! writer writes). Schema changes are migrations keyed on `PRAGMA user_version`.
 
 pub mod channels;
+pub mod guide;
 pub mod health;
 mod schema;
 

@@ -33,6 +33,8 @@ const MIGRATIONS: &[&str] = &[
     ",
     // 2: fetch history and per-source health (store/health.rs).
     super::health::SCHEMA,
+    // 3: guides (store/guide.rs).
+    super::guide::SCHEMA,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

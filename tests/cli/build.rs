@@ -153,7 +153,13 @@ fn dry_run_prints_counts_and_writes_nothing() {
     env.write("lineup.toml", simple_config(&[("a", "a.m3u", true)], ""));
     let run = env.lineup(&["build", "--dry-run"]);
     run.ok();
-    assert!(run.stdout.contains("p: 3 in"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "p: 3 in, 3 after mapping (0 changed), 3 after filters (none removed), 0 deduped, 3 out"
+        ),
+        "{}",
+        run.stdout
+    );
     assert!(!env.path("out").exists());
 }
 

@@ -1,0 +1,216 @@
+//! The guide of one proxy: for each playlist channel matched to a guide id, the channel and
+//! programmes of the first guide source (in the proxy's `epg` order) that has programmes for
+//! it, shifted by that source's `shift`, kept when they overlap the `epg_days` window, in start
+//! order without exact duplicates, cleaned to the DTD, and written channel by channel from the
+//! store: memory holds one programme at a time, not the guide.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use rusqlite::Connection;
+
+use super::dtd::{self, Dropped};
+use super::matching::{GuideIndex, GuideSource};
+use super::store;
+use super::time::XmltvTime;
+use crate::config::ProxyDef;
+use crate::output::Written;
+use crate::output::xmltv::{GuideFile, XmltvWriter};
+use crate::parse::xmltv::tree::{Element, Node};
+
+/// A playlist channel that matched a guide channel, in playlist order. Its `tvg-id` in the
+/// written playlist must be `guide_id` (the guide's `channel@id`), so both files agree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuideEntry {
+    pub guide_id: String,
+    /// The playlist's channel name: the `display-name` when the guide declares none.
+    pub name: String,
+    /// The playlist's `tvg-logo`: the `icon` when the guide channel has none.
+    pub logo: Option<String>,
+}
+
+/// How to assemble a proxy's guide.
+#[derive(Debug, Clone)]
+pub struct GuideOptions {
+    /// Days kept before and after `now`.
+    pub past_days: u64,
+    pub future_days: u64,
+    /// Keep what the DTD does not declare (`xmltv_keep_unknown`).
+    pub keep_unknown: bool,
+    /// The build's clock, UTC epoch seconds (a parameter so tests do not depend on it).
+    pub now: i64,
+}
+
+impl GuideOptions {
+    pub fn for_proxy(proxy: &ProxyDef, now: i64) -> GuideOptions {
+        GuideOptions {
+            past_days: proxy.epg_days.past,
+            future_days: proxy.epg_days.future,
+            keep_unknown: proxy.xmltv_keep_unknown,
+            now,
+        }
+    }
+
+    /// `[now - past, now + future)` in UTC epoch seconds.
+    fn window(&self) -> (i64, i64) {
+        let day = 86_400i64;
+        let past = i64::try_from(self.past_days).unwrap_or(i64::MAX / day);
+        let future = i64::try_from(self.future_days).unwrap_or(i64::MAX / day);
+        (
+            self.now.saturating_sub(past.saturating_mul(day)),
+            self.now.saturating_add(future.saturating_mul(day)),
+        )
+    }
+}
+
+/// What a written guide holds, for the report.
+#[derive(Debug, Default)]
+pub struct GuideStats {
+    pub channels: u64,
+    pub programmes: u64,
+    /// Exact duplicate programmes removed.
+    pub duplicates: u64,
+    /// Undeclared (or invalid) elements and attributes dropped, by name.
+    pub dropped: Dropped,
+    /// `None` when written to a caller's sink (`write_guide`).
+    pub written: Option<Written>,
+}
+
+/// Assemble the guide of `entries` and write it atomically to `dest` (gzip when it ends in
+/// `.gz`), with permissions `mode`.
+pub fn write_proxy_guide(
+    conn: &Connection,
+    index: &GuideIndex,
+    entries: &[GuideEntry],
+    options: &GuideOptions,
+    dest: &Path,
+    mode: u32,
+) -> Result<GuideStats> {
+    let file = GuideFile::create(dest, mode)?;
+    let (mut stats, file) = write_guide(conn, index, entries, options, file)
+        .with_context(|| format!("cannot write guide {}", dest.display()))?;
+    stats.written = Some(file.commit()?);
+    Ok(stats)
+}
+
+/// Assemble and write to any sink (`io::sink()` for a dry run); returns the sink.
+pub fn write_guide<W: Write>(
+    conn: &Connection,
+    index: &GuideIndex,
+    entries: &[GuideEntry],
+    options: &GuideOptions,
+    out: W,
+) -> Result<(GuideStats, W)> {
+    let generator = format!("lineup {}", env!("CARGO_PKG_VERSION"));
+    let mut writer = XmltvWriter::start(out, &[("generator-info-name", generator.as_str())])?;
+    let mut stats = GuideStats::default();
+    let mut seen = HashSet::new();
+    // (entry, provider) of every channel written: one small record per channel.
+    let mut chosen: Vec<(&GuideEntry, &GuideSource)> = Vec::new();
+    for entry in entries {
+        if !seen.insert(entry.guide_id.as_str()) {
+            continue;
+        }
+        let Some(source) = index.provider(&entry.guide_id) else {
+            continue;
+        };
+        let stored = store::channel(conn, &source.name, &entry.guide_id)?;
+        let mut channel = match stored.and_then(|s| s.channel) {
+            Some(c) => Element {
+                name: "channel".into(),
+                attrs: c.attrs,
+                children: c.children,
+            },
+            None => Element::new("channel"),
+        };
+        complete_channel(&mut channel, entry);
+        if let Err(missing) = dtd::clean(&mut channel, options.keep_unknown, &mut stats.dropped) {
+            // Only reachable through an unusable display-name: fall back to the playlist's.
+            *stats
+                .dropped
+                .entry(format!("channel (no {missing})"))
+                .or_insert(0) += 1;
+            channel
+                .children
+                .insert(0, text_element("display-name", &entry.name));
+        }
+        writer.channel(&entry.guide_id, &channel.attrs, &channel.children)?;
+        stats.channels += 1;
+        chosen.push((entry, source));
+    }
+
+    let (from, to) = options.window();
+    for (entry, source) in chosen {
+        let shift = source.shift_ms / 1000;
+        // (start, stop, body) of the last programme: exact duplicates are adjacent.
+        let mut previous: Option<(XmltvTime, Option<XmltvTime>, Vec<u8>)> = None;
+        store::programmes(
+            conn,
+            &source.name,
+            &entry.guide_id,
+            from.saturating_sub(shift),
+            to.saturating_sub(shift),
+            |p| {
+                if let Some((start, stop, raw)) = &previous
+                    && *start == p.start
+                    && *stop == p.stop
+                    && *raw == p.raw
+                {
+                    stats.duplicates += 1;
+                    return Ok::<_, anyhow::Error>(());
+                }
+                let mut programme = Element {
+                    name: "programme".into(),
+                    attrs: p.attrs,
+                    children: p.children,
+                };
+                match dtd::clean(&mut programme, options.keep_unknown, &mut stats.dropped) {
+                    Ok(()) => {
+                        writer.programme(
+                            &entry.guide_id,
+                            p.start.shifted(shift),
+                            p.stop.map(|t| t.shifted(shift)),
+                            &programme.attrs,
+                            &programme.children,
+                        )?;
+                        stats.programmes += 1;
+                    }
+                    Err(missing) => {
+                        *stats
+                            .dropped
+                            .entry(format!("programme (no {missing})"))
+                            .or_insert(0) += 1;
+                    }
+                }
+                previous = Some((p.start, p.stop, p.raw));
+                Ok(())
+            },
+        )?;
+    }
+    let out = writer.finish()?;
+    Ok((stats, out))
+}
+
+/// Give a channel what the playlist knows and the guide lacks: a display-name, an icon.
+fn complete_channel(channel: &mut Element, entry: &GuideEntry) {
+    if channel.elements("display-name").next().is_none() {
+        channel
+            .children
+            .insert(0, text_element("display-name", &entry.name));
+    }
+    if let Some(logo) = entry.logo.as_deref().filter(|l| !l.trim().is_empty())
+        && channel.elements("icon").next().is_none()
+    {
+        let mut icon = Element::new("icon");
+        icon.attrs.push(("src".into(), logo.to_string()));
+        channel.children.push(Node::Element(icon));
+    }
+}
+
+fn text_element(name: &str, text: &str) -> Node {
+    let mut e = Element::new(name);
+    e.push_text(text);
+    Node::Element(e)
+}

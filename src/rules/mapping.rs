@@ -1,0 +1,183 @@
+//! A compiled `[[mapping]]`: an optional `when` and the `set` and `default` templates.
+//!
+//! Semantics (SPEC section 3), precisely:
+//! - a mapping applies to a channel when it has no `when` or its `when` matches;
+//! - every template (of `set` and `default`) reads the channel as it was before this mapping;
+//! - `set` writes its fields; `default` then writes a field only where it is empty after `set`
+//!   (so `set = { group_title = "{tvg_name}" }` with `default = { group_title = "Other" }`
+//!   gives "Other" to channels without a `tvg-name`);
+//! - writing an attribute replaces it in place (attribute order is kept), or appends it;
+//! - a field is only written when its value changes, and the mapping reports whether any did.
+
+use std::collections::BTreeMap;
+
+use toml::Spanned;
+
+use super::error::ExprError;
+use super::matcher::Matcher;
+use super::template::Template;
+use crate::config::values::EnvString;
+use crate::config::{Config, ConfigError, MappingDef};
+use crate::model::{Channel, Field};
+
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    name: String,
+    when: Option<Matcher>,
+    set: Vec<(Field, Template)>,
+    default: Vec<(Field, Template)>,
+    /// Whether any template uses `$N`, so captures are needed.
+    uses_groups: bool,
+}
+
+impl Mapping {
+    /// Compile a mapping, collecting every problem in its expression and templates. Problems
+    /// with its keys (unknown or read-only fields) are reported by configuration validation;
+    /// here such keys are skipped silently when `report_keys` is false.
+    pub fn compile(
+        config: &Config,
+        def: &MappingDef,
+        report_keys: bool,
+    ) -> Result<Mapping, Vec<ConfigError>> {
+        let name = def.name.get_ref().0.clone();
+        let mut errors = Vec::new();
+        let when = def.when.as_ref().and_then(|w| {
+            Matcher::compile(w.get_ref())
+                .map_err(|e| {
+                    let what = format!("mapping `{name}`: when");
+                    errors.push(e.to_config_error(config, w.span(), &what, w.get_ref()));
+                })
+                .ok()
+        });
+        let groups = when.as_ref().map_or(0, Matcher::max_group);
+        let mut list = |table: &str, defs: &Templates| {
+            let ctx = Context {
+                config,
+                name: &name,
+                table,
+                groups,
+                report_keys,
+            };
+            ctx.templates(defs, &mut errors)
+        };
+        let set = list("set", &def.set);
+        let default = list("default", &def.default);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let uses_groups = set.iter().chain(&default).any(|(_, t)| t.max_group() > 0);
+        Ok(Mapping {
+            name,
+            when,
+            set,
+            default,
+            uses_groups,
+        })
+    }
+
+    /// The mapping's name, as in the configuration.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Apply to one channel; true when a field changed.
+    pub fn apply(&self, ch: &mut Channel) -> bool {
+        let capture = match &self.when {
+            None => None,
+            Some(when) => match when.eval(ch) {
+                None => return false,
+                Some(capture) => capture,
+            },
+        };
+        // Render everything against the channel as it is, then write.
+        let updates: Vec<(&Field, String)> = {
+            let captures = match (&self.when, capture) {
+                (Some(when), Some(i)) if self.uses_groups => when.captures(i, ch),
+                _ => None,
+            };
+            let mut updates = Vec::with_capacity(self.set.len());
+            for (field, t) in &self.set {
+                updates.push((field, t.render(ch, captures.as_ref())));
+            }
+            for (field, t) in &self.default {
+                let current = updates
+                    .iter()
+                    .rev()
+                    .find(|(f, _)| *f == field)
+                    .map_or(ch.get(field), |(_, v)| v.as_str());
+                if current.is_empty() {
+                    updates.push((field, t.render(ch, captures.as_ref())));
+                }
+            }
+            updates
+        };
+        let mut changed = false;
+        for (field, value) in updates {
+            if ch.get(field) != value {
+                ch.set(field, value);
+                changed = true;
+            }
+        }
+        changed
+    }
+}
+
+type Templates = BTreeMap<Spanned<String>, Spanned<EnvString>>;
+
+/// What compiling one table of templates needs to know.
+struct Context<'a> {
+    config: &'a Config,
+    name: &'a str,
+    table: &'a str,
+    /// The most groups any `matches` condition of `when` has.
+    groups: usize,
+    report_keys: bool,
+}
+
+impl Context<'_> {
+    fn templates(&self, defs: &Templates, errors: &mut Vec<ConfigError>) -> Vec<(Field, Template)> {
+        let (config, name) = (self.config, self.name);
+        let mut out = Vec::new();
+        for (key, value) in defs {
+            let field = match Field::parse(key.get_ref()) {
+                Ok(f) if f.is_writable() => Some(f),
+                Ok(_) if self.report_keys => {
+                    errors.push(config.error_at(
+                        key.span(),
+                        format!("mapping `{name}`: `{}` is read-only", key.get_ref()),
+                    ));
+                    None
+                }
+                Err(e) if self.report_keys => {
+                    errors.push(config.error_at(key.span(), format!("mapping `{name}`: {e}")));
+                    None
+                }
+                _ => None,
+            };
+            let text = value.get_ref().as_str();
+            let fail = |e: ExprError| {
+                let what = format!("mapping `{name}`: {}.{}", self.table, key.get_ref());
+                e.to_config_error(config, value.span(), &what, text)
+            };
+            match Template::parse(text) {
+                Ok(t) if t.max_group() > self.groups => {
+                    let n = t.max_group();
+                    let at = text.find(&format!("${n}")).unwrap_or(0);
+                    let message = if self.groups == 0 {
+                        format!("`${n}` needs a `when` with a `matches` condition that has groups")
+                    } else {
+                        let plural = if self.groups == 1 { "" } else { "s" };
+                        format!(
+                            "`${n}`: the `matches` conditions of `when` have at most {} group{plural}",
+                            self.groups
+                        )
+                    };
+                    errors.push(fail(ExprError::new(text[..at].chars().count(), message)));
+                }
+                Ok(t) => out.extend(field.map(|f| (f, t))),
+                Err(e) => errors.push(fail(e)),
+            }
+        }
+        out
+    }
+}
