@@ -36,6 +36,9 @@ pub enum Command {
     Check(ConfigArg),
     /// Write a commented starter configuration (refuses to overwrite).
     Init(InitArgs),
+    /// Show each source's health and cache state from the database (takes no lock, never
+    /// creates the database).
+    Sources(SourcesArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the man page lineup(1) (for packaging; CI checks man/lineup.1 against it).
@@ -83,6 +86,18 @@ pub struct BuildArgs {
 
 fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
     crate::config::units::parse_duration(text)
+}
+
+#[derive(Debug, Args)]
+pub struct SourcesArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print a JSON array instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Read this database instead of settings.database.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -17,9 +17,10 @@ use anyhow::{Context, Result, anyhow};
 use serde::Serialize;
 use sha2::Digest;
 
-use crate::config::{Config, SourceDef, is_url};
+use crate::config::{Config, EpgDef, SourceDef, XtreamAccount, is_url};
 use crate::fetch::xtream::{self, XtreamDownload};
 use crate::fetch::{Client, Control, Download, FetchOutcome, SourceFetch, Validators};
+use crate::parse::xmltv::XmltvReader;
 use crate::parse::{decode, m3u::M3uReader};
 use crate::store::health::{self, FetchKind, FetchRecord, Outcome};
 use crate::store::{Store, now_ms};
@@ -39,10 +40,15 @@ pub enum SourceStatus {
 
 impl SourceStatus {
     /// Whether the build has data for the source.
+    /// `Disabled` only ever has data: a disabled source with no copy to fall back on is
+    /// reported `Failed` (see `from_cache`).
     pub fn usable(self) -> bool {
         matches!(
             self,
-            SourceStatus::Fetched | SourceStatus::NotModified | SourceStatus::Cached
+            SourceStatus::Fetched
+                | SourceStatus::NotModified
+                | SourceStatus::Cached
+                | SourceStatus::Disabled
         )
     }
 }
@@ -63,18 +69,83 @@ pub struct SourceOutcome {
 }
 
 pub fn kind(source: &SourceDef) -> &'static str {
-    if source.xtream.is_some() {
-        "xtream"
-    } else {
-        "m3u"
-    }
+    Job::Stream(source).kind()
 }
 
-fn fetch_kind(source: &SourceDef) -> FetchKind {
-    if source.xtream.is_some() {
-        FetchKind::Xtream
-    } else {
-        FetchKind::M3u
+/// One thing to refresh: a stream source or a guide.
+#[derive(Clone, Copy)]
+pub enum Job<'a> {
+    Stream(&'a SourceDef),
+    Guide(&'a EpgDef),
+}
+
+/// Where a job's data comes from.
+enum Location<'a> {
+    File(PathBuf),
+    Url(String),
+    Xtream(&'a XtreamAccount),
+}
+
+impl<'a> Job<'a> {
+    pub fn name(&self) -> &'a str {
+        match self {
+            Job::Stream(s) => &s.name.get_ref().0,
+            Job::Guide(e) => &e.name.get_ref().0,
+        }
+    }
+
+    /// The report's `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::Stream(s) if s.xtream.is_some() => "xtream",
+            Job::Stream(_) => "m3u",
+            Job::Guide(_) => "xmltv",
+        }
+    }
+
+    fn fetch_kind(&self) -> FetchKind {
+        match self {
+            Job::Stream(s) if s.xtream.is_some() => FetchKind::Xtream,
+            Job::Stream(_) => FetchKind::M3u,
+            Job::Guide(_) => FetchKind::Xmltv,
+        }
+    }
+
+    fn settings(&self, config: &Config) -> SourceFetch {
+        match self {
+            Job::Stream(s) => SourceFetch::for_source(&config.file.settings.fetch, s),
+            Job::Guide(e) => SourceFetch::for_epg(&config.file.settings.fetch, e),
+        }
+    }
+
+    fn location(&self, config: &'a Config) -> Location<'a> {
+        let text = match self {
+            Job::Stream(s) => match (&s.m3u, &s.xtream) {
+                (_, Some(x)) => return Location::Xtream(x.get_ref()),
+                (Some(m), None) => m.get_ref().as_str(),
+                (None, None) => "",
+            },
+            Job::Guide(e) => match (&e.xmltv, &e.xtream) {
+                (Some(x), _) => x.get_ref().as_str(),
+                (None, Some(source)) => {
+                    // Validation guarantees an Xtream source of that name.
+                    let account = config
+                        .source(&source.get_ref().0)
+                        .and_then(|s| s.xtream.as_ref())
+                        .map(|x| x.get_ref());
+                    return match account {
+                        Some(a) => Location::Url(xtream::guide_url(a)),
+                        None => Location::File(PathBuf::new()),
+                    };
+                }
+                (None, None) => "",
+            },
+        };
+        if is_url(text) {
+            Location::Url(text.to_string())
+        } else {
+            Location::File(config.resolve(text))
+        }
     }
 }
 
@@ -125,49 +196,42 @@ impl std::fmt::Display for FailFast {
 
 impl std::error::Error for FailFast {}
 
-/// Refresh `sources` (in priority order) into the store. Returns one outcome per source, in
-/// the same order.
+/// Refresh `jobs` (stream sources in priority order, then guides) into the store. Returns one
+/// outcome per job, in the same order.
 pub fn refresh(
     store: &mut Store,
     config: &Config,
-    sources: &[&SourceDef],
+    jobs: &[Job<'_>],
     how: &Refresh<'_>,
 ) -> Result<Vec<SourceOutcome>> {
     let settings = &config.file.settings;
     let now = now_ms();
-    let mut outcomes: Vec<Option<SourceOutcome>> = vec![None; sources.len()];
+    let mut outcomes: Vec<Option<SourceOutcome>> = vec![None; jobs.len()];
 
-    // Which sources to acquire: not offline, not auto-disabled by their health.
+    // Which jobs to acquire: not offline, not auto-disabled by their health.
     let mut todo = Vec::new();
-    for (i, source) in sources.iter().enumerate() {
-        let name = &source.name.get_ref().0;
+    for (i, job) in jobs.iter().enumerate() {
+        let name = job.name();
         if how.offline {
-            outcomes[i] = Some(from_cache(
-                store,
-                source,
-                SourceStatus::Cached,
-                None,
-                false,
-            )?);
-        } else if health::should_skip(&store.conn, name, fetch_kind(source), now, &settings.health)?
-        {
+            outcomes[i] = Some(from_cache(store, job, SourceStatus::Cached, None, false)?);
+        } else if health::should_skip(&store.conn, name, job.fetch_kind(), now, &settings.health)? {
             warn!(
                 "source {name}: disabled after repeated failures; using the last good copy until it is probed again"
             );
             outcomes[i] = Some(from_cache(
                 store,
-                source,
+                job,
                 SourceStatus::Disabled,
                 Some("disabled after repeated failures".into()),
                 true,
             )?);
         } else {
-            let validators = if store.has_copy(name)? {
-                health::validators(&store.conn, name, fetch_kind(source))?
+            let validators = if has_copy(store, job)? {
+                health::validators(&store.conn, name, job.fetch_kind())?
             } else {
                 Validators::default()
             };
-            todo.push((i, *source, validators));
+            todo.push((i, *job, validators));
         }
     }
 
@@ -185,13 +249,13 @@ pub fn refresh(
             scope.spawn(move || {
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((i, source, validators)) = todo.get(k) else {
+                    let Some((i, job, validators)) = todo.get(k) else {
                         break;
                     };
                     if stop.load(Ordering::Relaxed) || crate::cancel::requested(how.cancel) {
                         break;
                     }
-                    let attempt = acquire(config, source, validators, how);
+                    let attempt = acquire(config, job, validators, how);
                     if tx.send((*i, attempt)).is_err() {
                         break;
                     }
@@ -201,16 +265,14 @@ pub fn refresh(
         drop(tx);
         // The one writer: store what arrives, as it arrives.
         for (i, attempt) in rx.iter() {
-            let source = sources[i];
-            let outcome = store_acquired(store, config, source, attempt, how.cancel)?;
-            if outcome.failed && settings.fetch.fail_fast && !crate::cancel::requested(how.cancel) {
-                stop.store(true, Ordering::Relaxed);
-                outcomes[i] = Some(outcome);
-                return Err(anyhow::Error::new(FailFast(
-                    source.name.get_ref().0.clone(),
-                )));
-            }
+            let job = &jobs[i];
+            let outcome = store_acquired(store, config, job, attempt, how.cancel)?;
+            let failed = outcome.failed;
             outcomes[i] = Some(outcome);
+            if failed && settings.fetch.fail_fast && !crate::cancel::requested(how.cancel) {
+                stop.store(true, Ordering::Relaxed);
+                return Err(anyhow::Error::new(FailFast(job.name().to_string())));
+            }
         }
         Ok(())
     });
@@ -221,21 +283,33 @@ pub fn refresh(
     Ok(outcomes.into_iter().flatten().collect())
 }
 
-/// The outcome of a source served from the store (or not at all).
+/// Whether the store has a last good copy of a job's data, and how many items it holds.
+fn stored_items(store: &Store, job: &Job<'_>) -> Result<Option<u64>> {
+    Ok(match job {
+        Job::Stream(_) => store
+            .source_record(job.name())?
+            .filter(|r| r.updated_at.is_some())
+            .map(|r| r.items.unwrap_or(0)),
+        Job::Guide(_) => crate::store::guide::stored_programmes(&store.conn, job.name())?,
+    })
+}
+
+fn has_copy(store: &Store, job: &Job<'_>) -> Result<bool> {
+    Ok(stored_items(store, job)?.is_some())
+}
+
+/// The outcome of a job served from the store (or not at all).
 fn from_cache(
     store: &Store,
-    source: &SourceDef,
+    job: &Job<'_>,
     status: SourceStatus,
     error: Option<String>,
     failed: bool,
 ) -> Result<SourceOutcome> {
-    let name = source.name.get_ref().0.clone();
-    let record = store
-        .source_record(&name)?
-        .filter(|r| r.updated_at.is_some());
-    let (status, error) = match (&record, status) {
+    let name = job.name().to_string();
+    let items = stored_items(store, job)?;
+    let (status, error) = match (items, status) {
         (Some(_), s) => (s, error),
-        (None, SourceStatus::Disabled) => (SourceStatus::Disabled, error),
         (None, _) => (
             SourceStatus::Failed,
             Some(error.unwrap_or_else(|| "offline, and no copy in the database".into())),
@@ -243,92 +317,88 @@ fn from_cache(
     };
     if status == SourceStatus::Cached && error.is_none() {
         info!(
-            "source {name}: {} channels from the database (offline)",
-            record.as_ref().and_then(|r| r.items).unwrap_or(0)
+            "source {name}: {} items from the database (offline)",
+            items.unwrap_or(0)
         );
     } else if status == SourceStatus::Failed && !failed {
         warn!("source {name}: {}", error.as_deref().unwrap_or(""));
     }
     Ok(SourceOutcome {
         name,
-        kind: kind(source),
+        kind: job.kind(),
         status,
         attempts: 0,
         bytes: 0,
-        items: record.and_then(|r| r.items).unwrap_or(0),
+        items: items.unwrap_or(0),
         duration_ms: 0,
         error,
         failed: failed || status == SourceStatus::Failed,
     })
 }
 
-/// Acquire one source (runs on a worker thread; touches no database).
-fn acquire(
-    config: &Config,
-    source: &SourceDef,
-    validators: &Validators,
-    how: &Refresh<'_>,
-) -> Attempt {
+/// Acquire one job (runs on a worker thread; touches no database).
+fn acquire(config: &Config, job: &Job<'_>, validators: &Validators, how: &Refresh<'_>) -> Attempt {
     let started = Instant::now();
     let started_at = now_ms();
-    let cfg = SourceFetch::for_source(&config.file.settings.fetch, source);
+    let cfg = job.settings(config);
     let ctl = Control {
         deadline: how.deadline,
         cancel: how.cancel,
     };
-    let name = &source.name.get_ref().0;
-    let (result, attempts, http_status) = if let Some(account) = &source.xtream {
-        match xtream::download_live(how.client, name, account.get_ref(), &cfg, &ctl) {
-            Ok(dl) => {
-                let key = content_key(&dl.content_sha256);
-                let attempts = dl.attempts;
-                (
-                    Ok(Acquired::Xtream {
-                        download: Box::new(dl),
-                        key,
-                    }),
-                    attempts,
-                    Some(200),
-                )
-            }
-            Err(e) => {
-                let status = e.fetch_error().and_then(|f| f.http_status);
-                (Err(e.masked()), e.attempts(), status)
+    let (result, attempts, http_status) = match job.location(config) {
+        Location::Xtream(account) => {
+            match xtream::download_live(how.client, job.name(), account, &cfg, &ctl) {
+                Ok(dl) => {
+                    // Stream URLs are built from the account as well as the lists: a new
+                    // server, password or `output` must rebuild them even when the panel's
+                    // lists did not change.
+                    let key = content_key(&format!(
+                        "{}\0{}\0{}\0{}\0{}",
+                        dl.content_sha256,
+                        account.server.0,
+                        account.username.0,
+                        account.password.0,
+                        account.output
+                    ));
+                    let attempts = dl.attempts;
+                    (
+                        Ok(Acquired::Xtream {
+                            download: Box::new(dl),
+                            key,
+                        }),
+                        attempts,
+                        Some(200),
+                    )
+                }
+                Err(e) => {
+                    let status = e.fetch_error().and_then(|f| f.http_status);
+                    (Err(e.masked()), e.attempts(), status)
+                }
             }
         }
-    } else {
-        let location = source
-            .m3u
-            .as_ref()
-            .map(|m| m.get_ref().as_str())
-            .unwrap_or_default();
-        if is_url(location) {
-            match how.client.fetch(location, &cfg, validators, &ctl) {
-                Ok(FetchOutcome::Fetched(download)) => {
-                    let key = content_key(&download.sha256);
-                    let (attempts, status) = (download.attempts, download.status);
-                    (Ok(Acquired::Http { download, key }), attempts, Some(status))
-                }
-                Ok(FetchOutcome::NotModified { attempts, .. }) => {
-                    (Ok(Acquired::NotModified), attempts, Some(304))
-                }
-                Err(e) => (Err(e.to_string()), e.attempts, e.http_status),
+        Location::Url(url) => match how.client.fetch(&url, &cfg, validators, &ctl) {
+            Ok(FetchOutcome::Fetched(download)) => {
+                let key = content_key(&download.sha256);
+                let (attempts, status) = (download.attempts, download.status);
+                (Ok(Acquired::Http { download, key }), attempts, Some(status))
             }
-        } else {
-            let path = config.resolve(location);
-            match file_sha256(&path) {
-                Ok((sha, bytes)) => (
-                    Ok(Acquired::File {
-                        key: content_key(&sha),
-                        path,
-                        bytes,
-                    }),
-                    1,
-                    None,
-                ),
-                Err(e) => (Err(format!("cannot read {}: {e}", path.display())), 1, None),
+            Ok(FetchOutcome::NotModified { attempts, .. }) => {
+                (Ok(Acquired::NotModified), attempts, Some(304))
             }
-        }
+            Err(e) => (Err(e.to_string()), e.attempts, e.http_status),
+        },
+        Location::File(path) => match file_sha256(&path) {
+            Ok((sha, bytes)) => (
+                Ok(Acquired::File {
+                    key: content_key(&sha),
+                    path,
+                    bytes,
+                }),
+                1,
+                None,
+            ),
+            Err(e) => (Err(format!("cannot read {}: {e}", path.display())), 1, None),
+        },
     };
     Attempt {
         result,
@@ -344,28 +414,28 @@ fn acquire(
 fn store_acquired(
     store: &mut Store,
     config: &Config,
-    source: &SourceDef,
+    job: &Job<'_>,
     attempt: Attempt,
     cancel: &AtomicBool,
 ) -> Result<SourceOutcome> {
-    let name = source.name.get_ref().0.clone();
+    let name = job.name().to_string();
     let started = Instant::now();
-    let max_size = SourceFetch::for_source(&config.file.settings.fetch, source).max_size;
+    let max_size = job.settings(config).max_size;
     let stored = match attempt.result {
         Err(e) => Err(e),
         Ok(acquired) => {
-            store_one(store, source, acquired, max_size, cancel).map_err(|e| format!("{e:#}"))
+            store_one(store, job, acquired, max_size, cancel).map_err(|e| format!("{e:#}"))
         }
     };
     if crate::cancel::requested(cancel) {
         return Err(anyhow!("interrupted"));
     }
     let duration_ms = attempt.elapsed_ms + started.elapsed().as_millis() as u64;
-    let kind_ = fetch_kind(source);
+    let fetch_kind = job.fetch_kind();
     let error = stored.as_ref().err().map(|e| crate::secrets::mask(e));
     let record = FetchRecord {
         source: &name,
-        kind: kind_,
+        kind: fetch_kind,
         started_at: attempt.started_at,
         latency_ms: duration_ms as i64,
         outcome: match &stored {
@@ -382,7 +452,7 @@ fn store_acquired(
     health::record_build(
         &store.conn,
         &name,
-        kind_,
+        fetch_kind,
         stored.is_ok(),
         now_ms(),
         &config.file.settings.health,
@@ -391,16 +461,21 @@ fn store_acquired(
     let mut outcome = match stored {
         Ok(s) => {
             if let Some(v) = &s.validators {
-                health::set_validators(&store.conn, &name, kind_, v)?;
+                health::set_validators(&store.conn, &name, fetch_kind, v)?;
             }
+            let what = if matches!(job, Job::Guide(_)) {
+                "programmes"
+            } else {
+                "channels"
+            };
             if s.status == SourceStatus::NotModified {
                 info!(
-                    "source {name}: unchanged, {} channels from the database",
+                    "source {name}: unchanged, {} {what} from the database",
                     s.items
                 );
             } else {
                 info!(
-                    "source {name}: {} channels ({} bytes), {:.1}s",
+                    "source {name}: {} {what} ({} bytes), {:.1}s",
                     s.items,
                     s.bytes,
                     duration_ms as f64 / 1000.0
@@ -408,7 +483,7 @@ fn store_acquired(
             }
             SourceOutcome {
                 name: name.clone(),
-                kind: kind(source),
+                kind: job.kind(),
                 status: s.status,
                 attempts: attempt.attempts,
                 bytes: s.bytes,
@@ -419,10 +494,10 @@ fn store_acquired(
             }
         }
         Err(e) => {
-            let outcome = from_cache(store, source, SourceStatus::Cached, Some(e.clone()), true)?;
+            let outcome = from_cache(store, job, SourceStatus::Cached, Some(e.clone()), true)?;
             match outcome.status {
                 SourceStatus::Cached => warn!(
-                    "source {name}: {e}; using the last good copy ({} channels)",
+                    "source {name}: {e}; using the last good copy ({} items)",
                     outcome.items
                 ),
                 _ => warn!("source {name}: {e}; no earlier copy to fall back on"),
@@ -444,98 +519,59 @@ struct Stored {
 
 fn store_one(
     store: &mut Store,
-    source: &SourceDef,
+    job: &Job<'_>,
     acquired: Acquired,
     max_size: u64,
     cancel: &AtomicBool,
 ) -> Result<Stored> {
-    let name = source.name.get_ref().0.as_str();
-    let record = store.source_record(name)?;
-    let unchanged = |key: &str| {
-        record
-            .as_ref()
-            .filter(|r| r.content_sha256.as_deref() == Some(key))
-            .map(|r| r.items.unwrap_or(0))
+    let name = job.name();
+    let stored_key = match job {
+        Job::Stream(_) => store.source_record(name)?.and_then(|r| r.content_sha256),
+        Job::Guide(_) => health::content_hash(&store.conn, name, FetchKind::Xmltv)?,
     };
-    let source_name: Arc<str> = Arc::from(name);
-    Ok(match acquired {
+    let items = stored_items(store, job)?;
+    // Unchanged content is neither parsed nor written again.
+    let unchanged = |key: &str| items.filter(|_| stored_key.as_deref() == Some(key));
+    let (status, bytes, items, validators) = match acquired {
         Acquired::NotModified => {
-            let items = record
-                .filter(|r| r.updated_at.is_some())
-                .and_then(|r| r.items)
+            let items = items
                 .context("the server answered 304 Not Modified, but the database has no copy")?;
-            Stored {
-                status: SourceStatus::NotModified,
-                bytes: 0,
-                items,
-                validators: None,
-            }
+            (SourceStatus::NotModified, 0, items, None)
         }
         Acquired::File { path, key, bytes } => match unchanged(&key) {
-            Some(items) => Stored {
-                status: SourceStatus::NotModified,
-                bytes,
-                items,
-                validators: None,
-            },
+            Some(items) => (SourceStatus::NotModified, bytes, items, None),
             None => {
-                let items = store_m3u(
-                    store,
-                    name,
-                    &path,
-                    &path.display().to_string(),
-                    bytes,
-                    &key,
-                    max_size,
-                    cancel,
-                )?;
-                Stored {
-                    status: SourceStatus::Fetched,
-                    bytes,
-                    items,
-                    validators: None,
-                }
+                let label = path.display().to_string();
+                let items = store_file(store, job, &path, &label, bytes, &key, max_size, cancel)?;
+                (SourceStatus::Fetched, bytes, items, None)
             }
         },
         Acquired::Http { download, key } => {
             let validators = Some(download.validators.clone());
             match unchanged(&key) {
-                Some(items) => Stored {
-                    status: SourceStatus::NotModified,
-                    bytes: download.bytes,
-                    items,
-                    validators,
-                },
+                Some(items) => (SourceStatus::NotModified, download.bytes, items, validators),
                 None => {
                     let label = format!("source {name}");
-                    let items = store_m3u(
+                    let path = download.spool.path();
+                    let items = store_file(
                         store,
-                        name,
-                        download.spool.path(),
+                        job,
+                        path,
                         &label,
                         download.bytes,
                         &key,
                         max_size,
                         cancel,
                     )?;
-                    Stored {
-                        status: SourceStatus::Fetched,
-                        bytes: download.bytes,
-                        items,
-                        validators,
-                    }
+                    (SourceStatus::Fetched, download.bytes, items, validators)
                 }
             }
         }
-        Acquired::Xtream { download, key } => match unchanged(&key) {
-            Some(items) => Stored {
-                status: SourceStatus::NotModified,
-                bytes: download.bytes,
-                items,
-                validators: None,
-            },
-            None => {
+        Acquired::Xtream { download, key } => match (unchanged(&key), job) {
+            (Some(items), _) => (SourceStatus::NotModified, download.bytes, items, None),
+            (None, Job::Stream(source)) => {
                 let account = source.xtream.as_ref().expect("an Xtream source").get_ref();
+                let source_name: Arc<str> = Arc::from(name);
                 let summary = store.replace_channels_with(
                     name,
                     download.bytes,
@@ -555,15 +591,64 @@ fn store_one(
                         failure.map_or(Ok(()), Err)
                     },
                 )?;
-                Stored {
-                    status: SourceStatus::Fetched,
-                    bytes: download.bytes,
-                    items: summary.items,
-                    validators: None,
-                }
+                (SourceStatus::Fetched, download.bytes, summary.items, None)
             }
+            (None, Job::Guide(_)) => unreachable!("guides are fetched as XMLTV URLs"),
         },
+    };
+    Ok(Stored {
+        status,
+        bytes,
+        items,
+        validators,
     })
+}
+
+/// Parse a file (local, or a download's spool) into the store: an M3U for a stream source, an
+/// XMLTV guide for a guide. Returns the items stored.
+#[allow(clippy::too_many_arguments)]
+fn store_file(
+    store: &mut Store,
+    job: &Job<'_>,
+    path: &Path,
+    label: &str,
+    bytes: u64,
+    key: &str,
+    max_size: u64,
+    cancel: &AtomicBool,
+) -> Result<u64> {
+    match job {
+        Job::Stream(_) => store_m3u(store, job.name(), path, label, bytes, key, max_size, cancel),
+        Job::Guide(_) => store_xmltv(store, job.name(), path, label, key, max_size),
+    }
+}
+
+/// Parse an XMLTV guide into the store, in one transaction.
+fn store_xmltv(
+    store: &mut Store,
+    name: &str,
+    path: &Path,
+    label: &str,
+    key: &str,
+    max_size: u64,
+) -> Result<u64> {
+    let input = decode::open(path, max_size).with_context(|| format!("cannot read {label}"))?;
+    let mut reader = XmltvReader::new(input, label)?;
+    let tx = store.conn.transaction()?;
+    let stats = crate::store::guide::replace_source(&tx, name, &mut reader)?;
+    tx.commit()
+        .with_context(|| format!("cannot store the guide `{name}`"))?;
+    health::set_content_hash(&store.conn, name, FetchKind::Xmltv, key)?;
+    for warning in &stats.warnings {
+        warn!("{warning}");
+    }
+    if stats.suppressed_warnings > 0 {
+        warn!(
+            "{label}: {} more warnings not shown",
+            stats.suppressed_warnings
+        );
+    }
+    Ok(stats.programmes)
 }
 
 /// Parse an M3U file (local, or a download's spool) into the store. Returns the channels

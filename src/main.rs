@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Command::Build(args) => cmd::build::run(args, cancel),
         Command::Check(args) => cmd::check::run(args),
         Command::Init(args) => cmd::init::run(args),
+        Command::Sources(args) => cmd::sources::run(args),
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man => cmd::man::run(),
     };

@@ -9,9 +9,9 @@ use std::time::Instant;
 use anyhow::{Context, anyhow};
 
 use crate::cli::BuildArgs;
-use crate::config::{Config, ProxyDef, SourceDef};
+use crate::config::{Config, EpgDef, ProxyDef, SourceDef};
 use crate::exit::{Exit, Failure};
-use crate::ingest::{self, SourceOutcome};
+use crate::ingest::{self, Job, SourceOutcome};
 use crate::lock::BuildLock;
 use crate::pipeline::{self, BuildContext, ProxyReport};
 use crate::report::{MemoryReport, Report};
@@ -92,8 +92,10 @@ fn build(
             .map(|s| (s.name.get_ref().0.as_str(), ingest::kind(s), s.active)),
     )?;
 
-    // Every active source that a selected proxy reads, once, in first-use order.
+    // Every active source that a selected proxy reads, once, in first-use order; then every
+    // active guide they use.
     let mut needed: Vec<&SourceDef> = Vec::new();
+    let mut guides: Vec<&EpgDef> = Vec::new();
     for proxy in &proxies {
         for source in config.active_sources(proxy) {
             if !needed
@@ -103,7 +105,21 @@ fn build(
                 needed.push(source);
             }
         }
+        for epg in proxy.epg.iter().filter_map(|n| config.epg(n.get_ref())) {
+            if epg.active
+                && !guides
+                    .iter()
+                    .any(|g| g.name.get_ref() == epg.name.get_ref())
+            {
+                guides.push(epg);
+            }
+        }
     }
+    let jobs: Vec<Job<'_>> = needed
+        .iter()
+        .map(|s| Job::Stream(s))
+        .chain(guides.iter().map(|g| Job::Guide(g)))
+        .collect();
     let client = crate::fetch::Client::new(std::env::temp_dir());
     let refresh = ingest::Refresh {
         offline: args.offline,
@@ -111,7 +127,7 @@ fn build(
         deadline: Instant::now() + settings.fetch.total_timeout.0,
         cancel: &cancel,
     };
-    findings.sources = match ingest::refresh(&mut store, config, &needed, &refresh) {
+    findings.sources = match ingest::refresh(&mut store, config, &jobs, &refresh) {
         Ok(outcomes) => outcomes,
         Err(e) if e.is::<ingest::FailFast>() => {
             return Err(Failure::new(
@@ -145,6 +161,7 @@ fn build(
         output_dir,
         dry_run: args.dry_run,
         cancel: Arc::clone(&cancel),
+        now: build_clock(),
     };
     let mut failed_proxies = 0;
     for proxy in &proxies {
@@ -174,6 +191,15 @@ fn build(
     } else {
         Exit::Success
     })
+}
+
+/// The build's clock in UTC epoch seconds: now, or `$LINEUP_NOW` (epoch seconds) so that
+/// tests and reproducible builds can pin the guide window.
+fn build_clock() -> i64 {
+    std::env::var("LINEUP_NOW")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| crate::store::now_ms() / 1000)
 }
 
 fn selected_proxies<'a>(
@@ -234,11 +260,38 @@ fn summarize(report: &ProxyReport, dry_run: bool) {
             stage.duration_ms as f64 / 1000.0
         );
     }
+    if let Some(g) = &report.guide {
+        info!(
+            "proxy {}: guide: {} channels matched by id, {} by name, {} without guide; {} channels, {} programmes",
+            report.name,
+            g.matched_by_id,
+            g.matched_by_name,
+            g.unmatched,
+            report.epg_channels,
+            report.programmes
+        );
+        if !g.dropped.is_empty() {
+            let dropped: Vec<String> = g.dropped.iter().map(|(k, n)| format!("{k} x{n}")).collect();
+            info!(
+                "proxy {}: guide: dropped what the XMLTV DTD does not declare: {}",
+                report.name,
+                dropped.join(", ")
+            );
+        }
+    }
     for output in &report.outputs {
         info!(
-            "proxy {}: {} channels -> {}",
+            "proxy {}: {} -> {}",
             report.name,
-            report.channels_out,
+            if output
+                .path
+                .extension()
+                .is_some_and(|e| e == "m3u" || e == "m3u8")
+            {
+                format!("{} channels", report.channels_out)
+            } else {
+                "guide".to_string()
+            },
             output.path.display()
         );
     }

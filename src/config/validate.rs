@@ -211,6 +211,14 @@ pub(super) fn validate(config: &Config) -> Vec<ConfigError> {
                 config.error_at(proxy.m3u.span(), format!("proxy `{pname}`: `m3u` is empty")),
             );
         }
+        if let Some(x) = &proxy.xmltv
+            && proxy.epg.is_empty()
+        {
+            errors.push(config.error_at(
+                x.span(),
+                format!("proxy `{pname}`: `xmltv` needs at least one guide in `epg`"),
+            ));
+        }
         if let Sort::Fields(fields) = &proxy.sort {
             for f in fields {
                 if let Err(e) = Field::parse(f.get_ref()) {
@@ -282,13 +290,7 @@ fn not_implemented(config: &Config) -> Vec<ConfigError> {
     if !settings.spill_dir.is_empty() {
         keys.push("settings.spill_dir (spilling)");
     }
-    for epg in &config.file.epgs {
-        nope(epg.name.span(), "guides ([[epg]])");
-    }
     for proxy in &config.file.proxies {
-        if let Some(x) = &proxy.xmltv {
-            nope(x.span(), "writing an XMLTV guide (proxy `xmltv`)");
-        }
         if proxy.logos.as_ref().is_some_and(|l| l.prefetch) {
             nope(proxy.name.span(), "logo prefetch (`logos.prefetch`)");
         }

@@ -10,6 +10,7 @@
 //! the one stage that needs them all.
 
 pub mod dedupe;
+pub mod guide;
 pub mod load;
 pub mod number;
 pub mod sort;
@@ -36,6 +37,8 @@ pub struct BuildContext<'a> {
     pub output_dir: PathBuf,
     pub dry_run: bool,
     pub cancel: Arc<AtomicBool>,
+    /// The build's clock (UTC epoch seconds) for the guide window.
+    pub now: i64,
 }
 
 /// Items and time of one stage (the report's `stages[]`).
@@ -64,6 +67,8 @@ pub struct ProxyReport {
     pub programmes: u64,
     pub stages: Vec<StageStats>,
     pub outputs: Vec<Written>,
+    /// Guide matching, when the proxy has guides.
+    pub guide: Option<guide::GuideReport>,
 }
 
 struct StageClock {
@@ -120,6 +125,7 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
         )),
     };
 
+    let mut guide_stage = guide::GuideStage::open(config, proxy, &ctx.db)?;
     let mut clocks = Clocks::default();
     let dest = ctx.output_dir.join(proxy.m3u.get_ref().as_str());
     let mut writer = if ctx.dry_run {
@@ -160,7 +166,13 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
             sorted.extend(chunk);
             continue;
         }
-        emit(&mut clocks, chunk, numberer.as_mut(), writer.as_mut())?;
+        emit(
+            &mut clocks,
+            chunk,
+            numberer.as_mut(),
+            guide_stage.as_mut(),
+            writer.as_mut(),
+        )?;
     }
     drop(loader);
     if let Some(key) = &sort_key {
@@ -170,13 +182,34 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
             &mut clocks,
             std::mem::take(&mut sorted),
             numberer.as_mut(),
+            guide_stage.as_mut(),
             writer.as_mut(),
         )?;
+    }
+    // The guide is written before the playlist is committed, so that a failing guide leaves
+    // the previous pair of files, not a new playlist beside an old guide.
+    let mut guide_written = None;
+    if let Some(stage) = guide_stage.as_mut() {
+        let dest = proxy
+            .xmltv
+            .as_ref()
+            .map(|x| ctx.output_dir.join(x.get_ref().as_str()))
+            .filter(|_| !ctx.dry_run);
+        let mode = proxy.file_mode.map_or(0o644, |m| m.0);
+        let (channels, programmes, written) = clocks
+            .guide_write
+            .time(|| stage.finish(proxy, dest.as_deref(), ctx.now, mode))?;
+        clocks.guide_write.items = programmes;
+        report.epg_channels = channels;
+        report.programmes = programmes;
+        guide_written = written;
+        report.guide = Some(stage.report.clone());
     }
     if let Some(w) = writer {
         let written = clocks.write.time(|| w.commit())?;
         report.outputs.push(written);
     }
+    report.outputs.extend(guide_written);
 
     report.channels_in = rule_stats.channels_in;
     report.changed_by_mappings = rule_stats.changed_by_mappings;
@@ -189,7 +222,11 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
     }
     report.deduped = deduper.removed();
     report.channels_out = clocks.write.items;
-    report.stages = clocks.stats(sort_key.is_some(), numberer.is_some());
+    report.stages = clocks.stats(
+        sort_key.is_some(),
+        numberer.is_some(),
+        report.guide.is_some(),
+    );
     Ok(report)
 }
 
@@ -198,6 +235,7 @@ fn emit(
     clocks: &mut Clocks,
     mut chunk: Vec<Channel>,
     numberer: Option<&mut number::Numberer>,
+    guide: Option<&mut guide::GuideStage>,
     writer: Option<&mut M3uWriter>,
 ) -> Result<()> {
     if let Some(n) = numberer {
@@ -207,6 +245,12 @@ fn emit(
                 n.assign(ch);
             })
         });
+    }
+    if let Some(g) = guide {
+        clocks.guide_match.items += chunk.len() as u64;
+        clocks
+            .guide_match
+            .time(|| chunk.iter_mut().for_each(|ch| g.visit(ch)));
     }
     clocks.write.items += chunk.len() as u64;
     if let Some(w) = writer {
@@ -224,7 +268,9 @@ struct Clocks {
     dedupe: StageClock,
     sort: StageClock,
     number: StageClock,
+    guide_match: StageClock,
     write: StageClock,
+    guide_write: StageClock,
 }
 
 impl Default for Clocks {
@@ -235,13 +281,15 @@ impl Default for Clocks {
             dedupe: StageClock::new("dedupe"),
             sort: StageClock::new("sort"),
             number: StageClock::new("number"),
+            guide_match: StageClock::new("guide match"),
             write: StageClock::new("write"),
+            guide_write: StageClock::new("guide write"),
         }
     }
 }
 
 impl Clocks {
-    fn stats(&self, sorted: bool, numbered: bool) -> Vec<StageStats> {
+    fn stats(&self, sorted: bool, numbered: bool, guided: bool) -> Vec<StageStats> {
         let mut stages = vec![self.load.stats(), self.rules.stats(), self.dedupe.stats()];
         if sorted {
             stages.push(self.sort.stats());
@@ -249,7 +297,13 @@ impl Clocks {
         if numbered {
             stages.push(self.number.stats());
         }
+        if guided {
+            stages.push(self.guide_match.stats());
+        }
         stages.push(self.write.stats());
+        if guided {
+            stages.push(self.guide_write.stats());
+        }
         stages
     }
 }

@@ -281,6 +281,18 @@ pub fn channel(conn: &Connection, source: &str, id: &str) -> Result<Option<Store
 }
 
 /// Whether `source` has at least one programme for channel `id` (an index lookup).
+/// How many programmes the last good copy of `source` holds; `None` when there is no copy.
+pub fn stored_programmes(conn: &Connection, source: &str) -> Result<Option<u64>> {
+    Ok(conn
+        .query_row(
+            "SELECT programmes FROM guide_sources WHERE name = ?1",
+            [source],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+        .map(|n| n.max(0) as u64))
+}
+
 pub fn has_programmes(conn: &Connection, source: &str, id: &str) -> Result<bool> {
     let mut stmt = conn.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM guide_programmes p

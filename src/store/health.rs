@@ -354,7 +354,9 @@ pub fn health(conn: &Connection, source: &str, kind: FetchKind) -> rusqlite::Res
         Some(_) if consecutive > 0 => HealthState::Down,
         // No build recorded a result yet: judge by the last fetch alone.
         Some((outcome, _)) if outcome == "failed" => HealthState::Down,
-        Some((_, attempts)) if ok < fetches || *attempts > 1 => HealthState::Degraded,
+        Some((_, attempts)) if ok < fetches || *attempts > requests_per_fetch(kind) => {
+            HealthState::Degraded
+        }
         Some(_) => HealthState::Healthy,
     };
     Ok(SourceHealth {
@@ -367,6 +369,15 @@ pub fn health(conn: &Connection, source: &str, kind: FetchKind) -> rusqlite::Res
         last_error,
         disabled_since,
     })
+}
+
+/// Requests a fetch makes when nothing is retried: an Xtream source counts the attempts of its
+/// three calls (account, categories, streams) together, so 3 is a clean fetch, not retries.
+fn requests_per_fetch(kind: FetchKind) -> u32 {
+    match kind {
+        FetchKind::Xtream => 3,
+        FetchKind::M3u | FetchKind::Xmltv => 1,
+    }
 }
 
 /// Validators of the last good copy (empty when none were stored).
@@ -536,6 +547,28 @@ mod tests {
         // Last 10 successes: 500 and 120..=128 (10 + i for i in 110..=118 plus ...).
         let expected = (500 + (111..=119).map(|i| 10 + i).sum::<i64>()) as f64 / 10.0;
         assert_eq!(h.mean_latency_ms, Some(expected));
+    }
+
+    #[test]
+    fn xtream_fetches_count_three_requests_without_retries() {
+        let (_d, conn) = db();
+        let xtream = |attempts| FetchRecord {
+            source: "beta",
+            kind: FetchKind::Xtream,
+            started_at: 1,
+            latency_ms: 10,
+            outcome: Outcome::Fetched,
+            bytes: Some(10),
+            http_status: Some(200),
+            attempts,
+            error: None,
+        };
+        record_fetch(&conn, &xtream(3)).unwrap();
+        record_build(&conn, "beta", FetchKind::Xtream, true, 1, &settings()).unwrap();
+        let state = |conn: &Connection| health(conn, "beta", FetchKind::Xtream).unwrap().state;
+        assert_eq!(state(&conn), HealthState::Healthy);
+        record_fetch(&conn, &xtream(4)).unwrap();
+        assert_eq!(state(&conn), HealthState::Degraded);
     }
 
     #[test]

@@ -1,0 +1,112 @@
+//! The guide stage: matches every playlist channel, in output order, to a guide channel (by
+//! `tvg_id`, then by normalised name with `id_then_name`), writes the guide's id into the
+//! channel's `tvg-id` where it differs, and remembers the matched channels (id, name, logo) so
+//! that the proxy's XMLTV guide can be written after the playlist. What it holds is that list:
+//! three short strings per matched channel.
+
+use std::io::sink;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use rusqlite::Connection;
+use serde::Serialize;
+
+use crate::config::{Config, ProxyDef};
+use crate::guide::{
+    GuideEntry, GuideIndex, GuideOptions, GuideSource, MatchedBy, write_guide, write_proxy_guide,
+};
+use crate::model::{Channel, Field};
+use crate::output::Written;
+
+/// How many unmatched channel names the report lists.
+const UNMATCHED_NAMES: usize = 100;
+
+/// The guide part of a proxy's report.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct GuideReport {
+    pub matched_by_id: u64,
+    pub matched_by_name: u64,
+    pub unmatched: u64,
+    /// The first unmatched channel names, so users can fix their mappings.
+    pub unmatched_names: Vec<String>,
+    /// Exact duplicate programmes removed.
+    pub duplicates: u64,
+    /// Elements and attributes the DTD does not declare, dropped, by name.
+    pub dropped: std::collections::BTreeMap<String, u64>,
+}
+
+pub struct GuideStage {
+    conn: Connection,
+    index: GuideIndex,
+    mode: crate::config::EpgMatch,
+    entries: Vec<GuideEntry>,
+    pub report: GuideReport,
+}
+
+impl GuideStage {
+    /// The stage for `proxy`, or `None` when the proxy uses no guide.
+    pub fn open(config: &Config, proxy: &ProxyDef, db: &Path) -> Result<Option<GuideStage>> {
+        let sources = GuideSource::for_proxy(config, proxy);
+        if sources.is_empty() {
+            return Ok(None);
+        }
+        let conn = crate::store::Store::open_reader(db)?;
+        let index = GuideIndex::build(&conn, sources).context("cannot read the guides")?;
+        Ok(Some(GuideStage {
+            conn,
+            index,
+            mode: proxy.epg_match,
+            entries: Vec::new(),
+            report: GuideReport::default(),
+        }))
+    }
+
+    /// Match one channel (in output order).
+    pub fn visit(&mut self, ch: &mut Channel) {
+        let tvg_id = ch.get(&Field::TvgId);
+        match self.index.match_channel(tvg_id, &ch.name, self.mode) {
+            Some(m) => {
+                match m.by {
+                    MatchedBy::Id => self.report.matched_by_id += 1,
+                    MatchedBy::Name => self.report.matched_by_name += 1,
+                }
+                if m.guide_id != tvg_id {
+                    ch.set(&Field::TvgId, m.guide_id.clone());
+                }
+                let logo = ch.get(&Field::TvgLogo);
+                self.entries.push(GuideEntry {
+                    guide_id: m.guide_id,
+                    name: ch.name.clone(),
+                    logo: (!logo.is_empty()).then(|| logo.to_string()),
+                });
+            }
+            None => {
+                self.report.unmatched += 1;
+                if self.report.unmatched_names.len() < UNMATCHED_NAMES {
+                    self.report.unmatched_names.push(ch.name.clone());
+                }
+            }
+        }
+    }
+
+    /// Write the guide to `dest` (or nowhere, for a dry run). Returns (channels, programmes,
+    /// the file written).
+    pub fn finish(
+        &mut self,
+        proxy: &ProxyDef,
+        dest: Option<&Path>,
+        now: i64,
+        mode: u32,
+    ) -> Result<(u64, u64, Option<Written>)> {
+        let options = GuideOptions::for_proxy(proxy, now);
+        let stats = match dest {
+            Some(dest) => {
+                write_proxy_guide(&self.conn, &self.index, &self.entries, &options, dest, mode)?
+            }
+            None => write_guide(&self.conn, &self.index, &self.entries, &options, sink())?.0,
+        };
+        self.report.duplicates = stats.duplicates;
+        self.report.dropped = stats.dropped;
+        Ok((stats.channels, stats.programmes, stats.written))
+    }
+}
