@@ -3,7 +3,6 @@
 //! with `xmllint` and `tv_validate_file` (Debian: libxml2-utils, xmltv-util).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use rusqlite::Connection;
 
@@ -11,8 +10,6 @@ use super::*;
 use crate::config::EpgMatch;
 use crate::parse::xmltv::{Item, XmltvReader};
 
-/// Where Debian's xmltv-util puts the DTD.
-const DTD: &str = "/usr/share/xmltv/xmltv.dtd";
 /// 2024-03-01T12:00:00Z.
 const NOW: i64 = 1_709_294_400;
 
@@ -56,45 +53,10 @@ fn options(past: u64, future: u64, keep_unknown: bool) -> GuideOptions {
     }
 }
 
-/// Validate `path` against the XMLTV DTD. Fails (does not skip) without the tools: CI
-/// installs them.
-fn validate(path: &Path) {
-    if path.extension().is_some_and(|e| e == "gz") {
-        // tv_validate_file reads plain files only: check the unpacked bytes.
-        let plain = path.with_extension("unpacked");
-        let mut gz = flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap());
-        std::io::copy(&mut gz, &mut std::fs::File::create(&plain).unwrap()).unwrap();
-        return validate(&plain);
-    }
-    assert!(
-        Path::new(DTD).exists(),
-        "{DTD} is missing: install the Debian package xmltv-util (apt-get install xmltv-util)"
-    );
-    let out = Command::new("xmllint")
-        .args(["--noout", "--dtdvalid", DTD])
-        .arg(path)
-        .output()
-        .expect("xmllint is missing: install the Debian package libxml2-utils");
-    assert!(
-        out.status.success(),
-        "xmllint rejects {}:\n{}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // tv_validate_file reads the DTD through XMLTV::Supplement; point it at the local copy.
-    let out = Command::new("tv_validate_file")
-        .env("XMLTV_SUPPLEMENT", Path::new(DTD).parent().unwrap())
-        .arg(path)
-        .output()
-        .expect("tv_validate_file is missing: install the Debian package xmltv-util");
-    assert!(
-        out.status.success(),
-        "tv_validate_file rejects {}:\n{}{}",
-        path.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+// The same validation the integration tests use.
+#[path = "../../tests/support/xmltv.rs"]
+mod xmltv_check;
+use xmltv_check::validate;
 
 fn read_back(path: &Path) -> Vec<Item> {
     let mut reader = XmltvReader::open(path, 1 << 30).unwrap();

@@ -4,7 +4,12 @@
 mod build;
 mod commands;
 mod config_errors;
+mod guides;
 mod harness;
+#[path = "../support/http_server.rs"]
+mod http_server;
 mod m3u;
 mod operability;
 mod signals;
+#[path = "../support/xmltv.rs"]
+mod xmltv_check;
