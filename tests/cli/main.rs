@@ -9,6 +9,7 @@ mod harness;
 #[path = "../support/http_server.rs"]
 mod http_server;
 mod m3u;
+mod network;
 mod operability;
 mod signals;
 #[path = "../support/xmltv.rs"]
