@@ -72,6 +72,10 @@ pub struct BuildArgs {
     /// Fetch nothing: build from the last good data cached in the database.
     #[arg(long)]
     pub offline: bool,
+    /// Memory budget (e.g. 256MiB, 2GiB) instead of settings.memory_limit; default: half the
+    /// memory available (or of the cgroup limit). Past it, stages spill to temporary files.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory_limit: Option<u64>,
     /// Run every stage and print per-proxy counts, but write no output file.
     #[arg(long)]
     pub dry_run: bool,
@@ -82,6 +86,10 @@ pub struct BuildArgs {
     /// instead of exiting 5.
     #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     pub wait: Option<std::time::Duration>,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    crate::config::units::parse_size(text)
 }
 
 fn parse_wait(text: &str) -> Result<std::time::Duration, String> {

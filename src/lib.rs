@@ -12,6 +12,8 @@ pub mod guide;
 pub mod ingest;
 pub mod lock;
 pub mod log;
+pub mod logos;
+pub mod memory;
 pub mod model;
 pub mod output;
 pub mod parse;

@@ -35,8 +35,16 @@ pub fn run(args: &BuildArgs, cancel: Arc<AtomicBool>) -> Result<Exit, Failure> {
         .clone()
         .unwrap_or_else(|| config.resolve(&config.file.settings.database));
 
+    let budget = crate::memory::Budget::from_settings(
+        args.memory_limit
+            .or(config.file.settings.memory_limit.map(|m| m.0)),
+    );
+    crate::debug!(
+        "memory: budget {}",
+        crate::config::units::HumanBytes(budget.limit())
+    );
     let mut findings = Findings::default();
-    let result = build(args, &config, &db, cancel, &mut findings);
+    let result = build(args, &config, &db, &budget, cancel, &mut findings);
     let (exit, error) = match &result {
         Ok(exit) => (*exit, None),
         Err(f) => (f.exit, Some(crate::secrets::mask(&format!("{f}")))),
@@ -50,9 +58,15 @@ pub fn run(args: &BuildArgs, cancel: Arc<AtomicBool>) -> Result<Exit, Failure> {
         sources: findings.sources,
         proxies: findings.proxies,
         memory: MemoryReport {
-            peak_rss_bytes: crate::report::peak_rss_bytes(),
-            max_pressure: "optimal".into(),
-            ..Default::default()
+            budget_bytes: budget.limit(),
+            peak_rss_bytes: crate::memory::budget::peak_rss(),
+            spilled_bytes: budget
+                .spilled_bytes
+                .load(std::sync::atomic::Ordering::Relaxed),
+            spill_files: budget
+                .spill_files
+                .load(std::sync::atomic::Ordering::Relaxed),
+            max_pressure: budget.max_pressure().as_str().into(),
         },
     };
     if exit != Exit::Locked {
@@ -68,10 +82,12 @@ fn build(
     args: &BuildArgs,
     config: &Config,
     db: &std::path::Path,
+    budget: &Arc<crate::memory::Budget>,
     cancel: Arc<AtomicBool>,
     findings: &mut Findings,
 ) -> Result<Exit, Failure> {
     let settings = &config.file.settings;
+    let spill_dir = (!settings.spill_dir.is_empty()).then(|| config.resolve(&settings.spill_dir));
     let proxies = selected_proxies(config, &args.proxies)?;
     let output_dir = args
         .output_dir
@@ -162,6 +178,12 @@ fn build(
         dry_run: args.dry_run,
         cancel: Arc::clone(&cancel),
         now: build_clock(),
+        budget: Arc::clone(budget),
+        spill: crate::memory::spill::SpillArea::new(
+            spill_dir.as_deref(),
+            None,
+            Arc::clone(budget),
+        )?,
     };
     let mut failed_proxies = 0;
     for proxy in &proxies {

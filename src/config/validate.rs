@@ -236,7 +236,6 @@ pub(super) fn validate(config: &Config) -> Vec<ConfigError> {
     }
 
     errors.extend(crate::rules::validate(config));
-    errors.extend(not_implemented(config));
     errors
 }
 
@@ -273,33 +272,4 @@ fn references(
             ));
         }
     }
-}
-
-/// Keys that are parsed and checked but whose feature is not built yet. Using one is a
-/// configuration error (exit 2), never silently ignored. Each entry goes when its feature lands.
-fn not_implemented(config: &Config) -> Vec<ConfigError> {
-    let mut errors = Vec::new();
-    let mut nope = |span: std::ops::Range<usize>, what: &str| {
-        errors.push(config.error_at(span, format!("{what} is not implemented yet")));
-    };
-    let settings = &config.file.settings;
-    let mut keys = Vec::new();
-    if settings.memory_limit.is_some() {
-        keys.push("settings.memory_limit (the memory budget)");
-    }
-    if !settings.spill_dir.is_empty() {
-        keys.push("settings.spill_dir (spilling)");
-    }
-    for proxy in &config.file.proxies {
-        if proxy.logos.as_ref().is_some_and(|l| l.prefetch) {
-            nope(proxy.name.span(), "logo prefetch (`logos.prefetch`)");
-        }
-    }
-    errors.extend(keys.into_iter().map(|what| ConfigError {
-        path: config.path.clone(),
-        line: None,
-        column: None,
-        message: format!("{what} is not implemented yet"),
-    }));
-    errors
 }

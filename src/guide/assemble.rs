@@ -16,6 +16,7 @@ use super::matching::{GuideIndex, GuideSource};
 use super::store;
 use super::time::XmltvTime;
 use crate::config::ProxyDef;
+use crate::logos::LogoMap;
 use crate::output::Written;
 use crate::output::xmltv::{GuideFile, XmltvWriter};
 use crate::parse::xmltv::tree::{Element, Node};
@@ -88,8 +89,22 @@ pub fn write_proxy_guide(
     dest: &Path,
     mode: u32,
 ) -> Result<GuideStats> {
+    write_proxy_guide_with_icons(conn, index, entries, options, &LogoMap::new(), dest, mode)
+}
+
+/// [`write_proxy_guide`] with every `<icon src>` found in `icons` replaced by its value: the
+/// prefetched logos' `base_url` addresses (`crate::logos`).
+pub fn write_proxy_guide_with_icons(
+    conn: &Connection,
+    index: &GuideIndex,
+    entries: &[GuideEntry],
+    options: &GuideOptions,
+    icons: &LogoMap,
+    dest: &Path,
+    mode: u32,
+) -> Result<GuideStats> {
     let file = GuideFile::create(dest, mode)?;
-    let (mut stats, file) = write_guide(conn, index, entries, options, file)
+    let (mut stats, file) = write_guide_with_icons(conn, index, entries, options, icons, file)
         .with_context(|| format!("cannot write guide {}", dest.display()))?;
     stats.written = Some(file.commit()?);
     Ok(stats)
@@ -101,6 +116,18 @@ pub fn write_guide<W: Write>(
     index: &GuideIndex,
     entries: &[GuideEntry],
     options: &GuideOptions,
+    out: W,
+) -> Result<(GuideStats, W)> {
+    write_guide_with_icons(conn, index, entries, options, &LogoMap::new(), out)
+}
+
+/// [`write_guide`] with `<icon src>` replaced as in [`write_proxy_guide_with_icons`].
+pub fn write_guide_with_icons<W: Write>(
+    conn: &Connection,
+    index: &GuideIndex,
+    entries: &[GuideEntry],
+    options: &GuideOptions,
+    icons: &LogoMap,
     out: W,
 ) -> Result<(GuideStats, W)> {
     let generator = format!("lineup {}", env!("CARGO_PKG_VERSION"));
@@ -126,6 +153,8 @@ pub fn write_guide<W: Write>(
             None => Element::new("channel"),
         };
         complete_channel(&mut channel, entry);
+        // After completing, so that an icon taken from the playlist is rewritten too.
+        crate::logos::rewrite::rewrite_icons(&mut channel, icons);
         if let Err(missing) = dtd::clean(&mut channel, options.keep_unknown, &mut stats.dropped) {
             // Only reachable through an unusable display-name: fall back to the playlist's.
             *stats

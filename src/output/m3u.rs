@@ -64,6 +64,18 @@ impl M3uWriter {
     }
 }
 
+/// How an attribute value is quoted: in `"` unless it contains one, then in `'`. A value with
+/// both is written bare: M3U has no escapes, and the reader only ever makes such a value from a
+/// bare one (no whitespace, no comma, not starting with a quote), which reads back unchanged.
+/// Found by the `m3u_roundtrip` fuzz target.
+fn quote_for(value: &str) -> Option<u8> {
+    match (value.contains('"'), value.contains('\'')) {
+        (false, _) => Some(b'"'),
+        (true, false) => Some(b'\''),
+        (true, true) => None,
+    }
+}
+
 /// Append the lines of one channel. A value that contains `"` is written in single quotes (the
 /// reader accepts both), so no value is ever changed.
 pub fn format_channel(ch: &Channel, out: &mut Vec<u8>) {
@@ -74,13 +86,13 @@ pub fn format_channel(ch: &Channel, out: &mut Vec<u8>) {
         ch.duration.as_bytes()
     });
     for (k, v) in &ch.attrs {
-        let quote = if v.contains('"') { b'\'' } else { b'"' };
+        let quote = quote_for(v);
         out.push(b' ');
         out.extend_from_slice(k.as_bytes());
         out.push(b'=');
-        out.push(quote);
+        out.extend(quote);
         out.extend_from_slice(v.as_bytes());
-        out.push(quote);
+        out.extend(quote);
     }
     out.push(b',');
     out.extend_from_slice(ch.name.as_bytes());
@@ -103,4 +115,38 @@ pub fn write_all<W: Write>(mut w: W, channels: &[Channel]) -> io::Result<()> {
         w.write_all(&buf)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(text: &str) -> (Vec<Channel>, Vec<Channel>) {
+        let read = |bytes: &[u8]| {
+            crate::parse::m3u::M3uReader::new(bytes, "t.m3u", std::sync::Arc::from("s"))
+                .collect::<io::Result<Vec<_>>>()
+                .unwrap()
+        };
+        let first = read(text.as_bytes());
+        let mut out = Vec::new();
+        write_all(&mut out, &first).unwrap();
+        (first, read(&out))
+    }
+
+    /// Found by the `m3u_roundtrip` fuzz target: a bare value holding both `"` and `'` was
+    /// written in single quotes, which ended it at its own `'`.
+    #[test]
+    fn fuzz_value_with_both_quotes_round_trips() {
+        let (first, second) =
+            round_trip("#EXTINF:-1 a=x'y\"z b=\"it's\" c='say \"hi\"',Title\nhttp://s/1\n");
+        assert_eq!(
+            first[0].attrs,
+            vec![
+                ("a".to_string(), "x'y\"z".to_string()),
+                ("b".to_string(), "it's".to_string()),
+                ("c".to_string(), "say \"hi\"".to_string()),
+            ]
+        );
+        assert_eq!(first, second);
+    }
 }

@@ -172,7 +172,12 @@ pub fn parse_extinf(rest: &str) -> Channel {
     let dur_end = rest
         .find(|c: char| c.is_whitespace() || c == ',')
         .unwrap_or(rest.len());
-    let duration = rest[..dur_end].to_string();
+    // `#EXTINF:,Title` has no duration; the writer puts `-1` there (players expect a number),
+    // so it is read as `-1` too, which keeps read -> write -> read lossless (found by fuzzing).
+    let duration = match &rest[..dur_end] {
+        "" => "-1".to_string(),
+        token => token.to_string(),
+    };
     let (attrs, title) = parse_attributes(&rest[dur_end..]);
     Channel {
         duration,
@@ -278,6 +283,18 @@ mod tests {
         assert!(w.messages[0].starts_with("t.m3u:1: "), "{:?}", w.messages);
         assert!(w.messages[1].starts_with("t.m3u:4: "));
         assert!(w.messages[2].starts_with("t.m3u:7: "));
+    }
+
+    /// Found by the `m3u_roundtrip` fuzz target: `#EXTINF:,Title` was read with an empty
+    /// duration and written back as `-1`, so reading the output gave a different channel.
+    #[test]
+    fn fuzz_empty_duration_reads_as_written_back() {
+        let (chs, _) = read("#EXTINF:,A\nhttp://a\n#EXTINF: tvg-id=\"x\",B\nhttp://b\n");
+        assert_eq!(chs[0].duration, "-1");
+        let mut out = Vec::new();
+        crate::output::m3u::write_all(&mut out, &chs).unwrap();
+        let (again, _) = read(std::str::from_utf8(&out).unwrap());
+        assert_eq!(again, chs);
     }
 
     #[test]

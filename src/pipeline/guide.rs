@@ -12,9 +12,9 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::config::{Config, ProxyDef};
-use crate::guide::{
-    GuideEntry, GuideIndex, GuideOptions, GuideSource, MatchedBy, write_guide, write_proxy_guide,
-};
+use crate::guide::assemble::{write_guide_with_icons, write_proxy_guide_with_icons};
+use crate::guide::{GuideEntry, GuideIndex, GuideOptions, GuideSource, MatchedBy};
+use crate::logos::LogoMap;
 use crate::model::{Channel, Field};
 use crate::output::Written;
 
@@ -40,6 +40,8 @@ pub struct GuideStage {
     index: GuideIndex,
     mode: crate::config::EpgMatch,
     entries: Vec<GuideEntry>,
+    /// Prefetched logos' new addresses for `<icon src>` (empty unless `logos.base_url`).
+    icons: LogoMap,
     pub report: GuideReport,
 }
 
@@ -57,6 +59,7 @@ impl GuideStage {
             index,
             mode: proxy.epg_match,
             entries: Vec::new(),
+            icons: LogoMap::new(),
             report: GuideReport::default(),
         }))
     }
@@ -89,6 +92,16 @@ impl GuideStage {
         }
     }
 
+    /// The icons the guide will carry, for logo prefetch (after every channel was visited).
+    pub fn icon_urls(&self) -> Result<Vec<String>> {
+        crate::logos::rewrite::guide_icons(&self.conn, &self.index, &self.entries)
+    }
+
+    /// Rewrite `<icon src>` with `icons` when the guide is written.
+    pub fn set_icon_map(&mut self, icons: LogoMap) {
+        self.icons = icons;
+    }
+
     /// Write the guide to `dest` (or nowhere, for a dry run). Returns (channels, programmes,
     /// the file written).
     pub fn finish(
@@ -100,10 +113,19 @@ impl GuideStage {
     ) -> Result<(u64, u64, Option<Written>)> {
         let options = GuideOptions::for_proxy(proxy, now);
         let stats = match dest {
-            Some(dest) => {
-                write_proxy_guide(&self.conn, &self.index, &self.entries, &options, dest, mode)?
+            Some(dest) => write_proxy_guide_with_icons(
+                &self.conn,
+                &self.index,
+                &self.entries,
+                &options,
+                &self.icons,
+                dest,
+                mode,
+            )?,
+            None => {
+                let (conn, index, entries) = (&self.conn, &self.index, &self.entries);
+                write_guide_with_icons(conn, index, entries, &options, &self.icons, sink())?.0
             }
-            None => write_guide(&self.conn, &self.index, &self.entries, &options, sink())?.0,
         };
         self.report.duplicates = stats.duplicates;
         self.report.dropped = stats.dropped;

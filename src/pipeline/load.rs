@@ -18,11 +18,13 @@ use std::thread::JoinHandle;
 use anyhow::{Result, anyhow};
 
 use crate::config::BufferSettings;
+use crate::memory::{Budget, Pressure, Reservation};
 use crate::model::Channel;
 use crate::store::{Store, channels::read_page};
 
 struct Slot {
-    queue: VecDeque<Vec<Channel>>,
+    /// Chunks and their accounted bytes.
+    queue: VecDeque<(Vec<Channel>, u64)>,
     started: bool,
     done: bool,
 }
@@ -34,6 +36,13 @@ struct State {
     stop: bool,
     /// The most items ever held at once (for the report and tests).
     peak: usize,
+    /// Effective capacity and chunk size: the configured ones, shrunk under memory pressure.
+    capacity: usize,
+    chunk_size: usize,
+    /// Under high pressure no further source starts loading until the pressure falls.
+    paused: bool,
+    /// What the held chunks take, accounted against the budget.
+    reservation: Reservation,
 }
 
 struct Shared {
@@ -64,6 +73,7 @@ impl From<&BufferSettings> for Limits {
 /// Yields the chunks of a proxy's sources in priority order.
 pub struct RollingLoader {
     shared: Arc<Shared>,
+    budget: Arc<Budget>,
     sources: Vec<String>,
     db: PathBuf,
     limits: Limits,
@@ -79,6 +89,7 @@ impl RollingLoader {
         db: &Path,
         sources: Vec<String>,
         limits: Limits,
+        budget: &Arc<Budget>,
         cancel: Arc<AtomicBool>,
     ) -> RollingLoader {
         let slots = sources
@@ -97,10 +108,15 @@ impl RollingLoader {
                     error: None,
                     stop: false,
                     peak: 0,
+                    capacity: limits.capacity,
+                    chunk_size: limits.chunk_size,
+                    paused: false,
+                    reservation: budget.empty(),
                 }),
                 changed: Condvar::new(),
             }),
             sources,
+            budget: Arc::clone(budget),
             db: db.to_path_buf(),
             limits,
             current: 0,
@@ -120,15 +136,26 @@ impl RollingLoader {
         self.shared.state.lock().unwrap().peak
     }
 
+    /// Shrink (or restore) the buffer and chunk size to the memory pressure, and pause
+    /// starting further sources while it is high.
+    fn adapt(&self, state: &mut State) {
+        let level = self.budget.pressure();
+        let scale = level.scale();
+        state.capacity = ((self.limits.capacity as f64 * scale) as usize).max(1);
+        state.chunk_size = ((self.limits.chunk_size as f64 * scale) as usize).max(1);
+        state.paused = level >= Pressure::High;
+    }
+
     /// Start loaders while the rules allow: the current source always; a later one when the
     /// free share has reached the threshold and fewer than `max_concurrent` are running.
     fn start_more(&mut self, state: &mut State) {
         while self.next_to_start < self.sources.len() {
             let i = self.next_to_start;
             let running = state.slots.iter().filter(|s| s.started && !s.done).count();
-            let free_share = 1.0 - state.held as f64 / self.limits.capacity as f64;
+            let free_share = 1.0 - state.held as f64 / state.capacity as f64;
             let allowed = i == self.current
-                || (running < self.limits.max_concurrent
+                || (!state.paused
+                    && running < self.limits.max_concurrent
                     && free_share >= self.limits.trigger_threshold);
             if !allowed {
                 break;
@@ -174,39 +201,41 @@ fn load_source(
         if cancel.load(Ordering::Relaxed) {
             return Err(anyhow!("interrupted"));
         }
-        let page = read_page(&conn, source, &name, after, limits.chunk_size)?;
+        let chunk_size = shared.state.lock().unwrap().chunk_size;
+        let page = read_page(&conn, source, &name, after, chunk_size)?;
         if page.channels.is_empty() {
             return Ok(());
         }
         after = page.last_pos;
         let n = page.channels.len();
+        let bytes: u64 = page.channels.iter().map(|c| c.heap_size() as u64).sum();
         let mut state = shared.state.lock().unwrap();
         loop {
             if state.stop {
                 return Ok(());
             }
-            // The source being drained is the first one not done and not empty... simpler and
-            // equivalent: the lowest index that still has anything to deliver.
+            // The source being drained is the lowest one that still has anything to deliver.
             let is_current = state
                 .slots
                 .iter()
                 .position(|s| !(s.done && s.queue.is_empty()))
                 .is_none_or(|c| c == index);
             let cap = if is_current {
-                limits.capacity
+                state.capacity
             } else {
-                ((limits.capacity as f64) * (1.0 - limits.trigger_threshold)).floor() as usize
+                ((state.capacity as f64) * (1.0 - limits.trigger_threshold)).floor() as usize
             };
             if state.held < cap.max(1) || (is_current && state.slots[index].queue.is_empty()) {
                 break;
             }
             state = shared.changed.wait(state).unwrap();
         }
-        state.slots[index].queue.push_back(page.channels);
+        state.slots[index].queue.push_back((page.channels, bytes));
         state.held += n;
+        state.reservation.grow_unchecked(bytes);
         state.peak = state.peak.max(state.held);
         shared.changed.notify_all();
-        if n < limits.chunk_size {
+        if n < chunk_size {
             return Ok(());
         }
     }
@@ -227,8 +256,10 @@ impl Iterator for RollingLoader {
             if self.current >= self.sources.len() {
                 return None;
             }
-            if let Some(chunk) = state.slots[self.current].queue.pop_front() {
+            if let Some((chunk, bytes)) = state.slots[self.current].queue.pop_front() {
                 state.held -= chunk.len();
+                state.reservation.shrink(bytes);
+                self.adapt(&mut state);
                 self.start_more(&mut state);
                 shared.changed.notify_all();
                 return Some(Ok(chunk));
@@ -287,6 +318,7 @@ mod tests {
             db,
             sources.iter().map(|s| s.to_string()).collect(),
             limits,
+            &Budget::new(u64::MAX),
             Arc::new(AtomicBool::new(false)),
         );
         let names = loader

@@ -39,6 +39,9 @@ pub struct BuildContext<'a> {
     pub cancel: Arc<AtomicBool>,
     /// The build's clock (UTC epoch seconds) for the guide window.
     pub now: i64,
+    /// The memory budget every buffering stage reserves from, and where spills go.
+    pub budget: Arc<crate::memory::Budget>,
+    pub spill: Arc<crate::memory::spill::SpillArea>,
 }
 
 /// Items and time of one stage (the report's `stages[]`).
@@ -69,6 +72,8 @@ pub struct ProxyReport {
     pub outputs: Vec<Written>,
     /// Guide matching, when the proxy has guides.
     pub guide: Option<guide::GuideReport>,
+    /// Logo prefetch, when the proxy has `logos.prefetch` (and this is not a dry run).
+    pub logos: Option<crate::logos::LogoStats>,
 }
 
 struct StageClock {
@@ -138,13 +143,30 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
         )?)
     };
 
+    // With logo prefetch the channels wait in a spool, not the playlist: which logos the
+    // playlist uses, and so their new addresses, are only known after the last channel.
+    let mut logo_pass = match &writer {
+        Some(_) => crate::logos::LogoPass::new(proxy.logos.as_ref())?,
+        None => None,
+    };
+
     let mut report = ProxyReport {
         name,
         ..Default::default()
     };
     let mut rule_stats = rules.empty_stats();
-    let mut sorted: Vec<Channel> = Vec::new();
-    let mut loader = load::RollingLoader::start(&ctx.db, sources, limits, Arc::clone(&ctx.cancel));
+    let mut sorter = sort_key
+        .clone()
+        .map(|key| crate::memory::sorter::Sorter::new(key, &ctx.budget, &ctx.spill));
+    let mut loader = load::RollingLoader::start(
+        &ctx.db,
+        sources,
+        limits,
+        &ctx.budget,
+        Arc::clone(&ctx.cancel),
+    );
+    // Dedupe's key hashes are accounted as they grow (they cannot shrink during a build).
+    let mut dedupe_reservation = ctx.budget.empty();
     loop {
         let Some(chunk) = clocks.load.time(|| loader.next()) else {
             break;
@@ -161,9 +183,16 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
 
         clocks.dedupe.items += chunk.len() as u64;
         clocks.dedupe.time(|| chunk.retain(|ch| deduper.keep(ch)));
+        let dedupe_bytes = deduper.heap_bytes() as u64;
+        if dedupe_bytes > dedupe_reservation.bytes() {
+            dedupe_reservation.grow_unchecked(dedupe_bytes - dedupe_reservation.bytes());
+        }
 
-        if sort_key.is_some() {
-            sorted.extend(chunk);
+        if let Some(sorter) = sorter.as_mut() {
+            clocks.sort.items += chunk.len() as u64;
+            clocks
+                .sort
+                .time(|| chunk.into_iter().try_for_each(|ch| sorter.push(ch)))?;
             continue;
         }
         emit(
@@ -172,19 +201,49 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
             numberer.as_mut(),
             guide_stage.as_mut(),
             writer.as_mut(),
+            logo_pass.as_mut(),
         )?;
     }
     drop(loader);
-    if let Some(key) = &sort_key {
-        clocks.sort.items = sorted.len() as u64;
-        clocks.sort.time(|| sort::sort_channels(&mut sorted, key));
-        emit(
-            &mut clocks,
-            std::mem::take(&mut sorted),
-            numberer.as_mut(),
-            guide_stage.as_mut(),
-            writer.as_mut(),
-        )?;
+    if let Some(sorter) = sorter.take() {
+        let mut sorted = clocks.sort.time(|| sorter.finish())?;
+        // Emit the sorted channels a chunk at a time, as the loader would.
+        let chunk_size = config.file.settings.buffer.chunk_size.max(1);
+        loop {
+            let chunk = clocks
+                .sort
+                .time(|| sorted.by_ref().take(chunk_size).collect::<Result<Vec<_>>>())?;
+            if chunk.is_empty() {
+                break;
+            }
+            if crate::cancel::requested(&ctx.cancel) {
+                bail!("interrupted");
+            }
+            emit(
+                &mut clocks,
+                chunk,
+                numberer.as_mut(),
+                guide_stage.as_mut(),
+                writer.as_mut(),
+                logo_pass.as_mut(),
+            )?;
+        }
+    }
+    // Fetch the logos of the playlist and of the guide's channels, then write the playlist
+    // from the spool with the new logo addresses; the guide gets them when it is written.
+    if let (Some(pass), Some(w)) = (logo_pass.take(), writer.as_mut()) {
+        let icons = match &guide_stage {
+            Some(stage) => stage.icon_urls()?,
+            None => Vec::new(),
+        };
+        let (stats, map) = clocks
+            .logos
+            .time(|| pass.finish(ctx, &report.name, icons, w))?;
+        clocks.logos.items = stats.distinct;
+        if let Some(stage) = guide_stage.as_mut() {
+            stage.set_icon_map(map);
+        }
+        report.logos = Some(stats);
     }
     // The guide is written before the playlist is committed, so that a failing guide leaves
     // the previous pair of files, not a new playlist beside an old guide.
@@ -226,17 +285,19 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
         sort_key.is_some(),
         numberer.is_some(),
         report.guide.is_some(),
+        report.logos.is_some(),
     );
     Ok(report)
 }
 
-/// Number and write channels in output order.
+/// Number and write channels in output order (to the logo spool when prefetching logos).
 fn emit(
     clocks: &mut Clocks,
     mut chunk: Vec<Channel>,
     numberer: Option<&mut number::Numberer>,
     guide: Option<&mut guide::GuideStage>,
     writer: Option<&mut M3uWriter>,
+    logos: Option<&mut crate::logos::LogoPass>,
 ) -> Result<()> {
     if let Some(n) = numberer {
         clocks.number.items += chunk.len() as u64;
@@ -253,7 +314,11 @@ fn emit(
             .time(|| chunk.iter_mut().for_each(|ch| g.visit(ch)));
     }
     clocks.write.items += chunk.len() as u64;
-    if let Some(w) = writer {
+    if let Some(pass) = logos {
+        clocks
+            .write
+            .time(|| chunk.iter().try_for_each(|ch| pass.write(ch)))?;
+    } else if let Some(w) = writer {
         clocks
             .write
             .time(|| chunk.iter().try_for_each(|ch| w.write(ch)))?;
@@ -270,6 +335,7 @@ struct Clocks {
     number: StageClock,
     guide_match: StageClock,
     write: StageClock,
+    logos: StageClock,
     guide_write: StageClock,
 }
 
@@ -283,13 +349,14 @@ impl Default for Clocks {
             number: StageClock::new("number"),
             guide_match: StageClock::new("guide match"),
             write: StageClock::new("write"),
+            logos: StageClock::new("logos"),
             guide_write: StageClock::new("guide write"),
         }
     }
 }
 
 impl Clocks {
-    fn stats(&self, sorted: bool, numbered: bool, guided: bool) -> Vec<StageStats> {
+    fn stats(&self, sorted: bool, numbered: bool, guided: bool, logos: bool) -> Vec<StageStats> {
         let mut stages = vec![self.load.stats(), self.rules.stats(), self.dedupe.stats()];
         if sorted {
             stages.push(self.sort.stats());
@@ -301,6 +368,9 @@ impl Clocks {
             stages.push(self.guide_match.stats());
         }
         stages.push(self.write.stats());
+        if logos {
+            stages.push(self.logos.stats());
+        }
         if guided {
             stages.push(self.guide_write.stats());
         }

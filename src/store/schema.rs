@@ -35,6 +35,8 @@ const MIGRATIONS: &[&str] = &[
     super::health::SCHEMA,
     // 3: guides (store/guide.rs).
     super::guide::SCHEMA,
+    // 4: the logo cache (logos/cache.rs).
+    crate::logos::cache::SCHEMA,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

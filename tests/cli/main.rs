@@ -8,7 +8,9 @@ mod guides;
 mod harness;
 #[path = "../support/http_server.rs"]
 mod http_server;
+mod logos;
 mod m3u;
+mod memory;
 mod network;
 mod operability;
 mod signals;
