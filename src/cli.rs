@@ -79,6 +79,14 @@ pub struct BuildArgs {
     /// Run every stage and print per-proxy counts, but write no output file.
     #[arg(long)]
     pub dry_run: bool,
+    /// Progress bars: `auto` shows them when stderr is a terminal; otherwise one plain line
+    /// per source and per stage.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = crate::progress::ProgressMode::Auto)]
+    pub progress: crate::progress::ProgressMode,
+    /// When no source content changed since the last successful build (and the config did
+    /// not change), write nothing, print `unchanged` and exit 0.
+    #[arg(long)]
+    pub if_changed: bool,
     /// Write the run report as JSON to FILE, or to stdout with `-`.
     #[arg(long, value_name = "FILE|-")]
     pub report: Option<PathBuf>,

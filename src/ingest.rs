@@ -338,6 +338,7 @@ fn from_cache(
 
 /// Acquire one job (runs on a worker thread; touches no database).
 fn acquire(config: &Config, job: &Job<'_>, validators: &Validators, how: &Refresh<'_>) -> Attempt {
+    let _spinner = crate::progress::SourceSpinner::start(job.name());
     let started = Instant::now();
     let started_at = now_ms();
     let cfg = job.settings(config);

@@ -35,6 +35,9 @@ pub fn line(level: Level, message: std::fmt::Arguments<'_>) {
         _ => "",
     };
     let text = crate::secrets::mask(&format!("{prefix}{message}"));
+    if crate::progress::println(&text).is_some() {
+        return;
+    }
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{text}");
 }

@@ -28,6 +28,9 @@ fn main() -> ExitCode {
         (false, 1) => Level::Debug,
         (false, _) => Level::Trace,
     });
+    if let Command::Build(args) = &cli.command {
+        lineup::progress::init(args.progress, cli.quiet);
+    }
     let cancel = lineup::cancel::install();
     let result: Result<Exit, Failure> = match &cli.command {
         Command::Build(args) => cmd::build::run(args, cancel),

@@ -23,6 +23,8 @@ use crate::{error, info};
 struct Findings {
     sources: Vec<SourceOutcome>,
     proxies: Vec<ProxyReport>,
+    /// What `--if-changed` compares; `None` for dry runs, which build nothing.
+    fingerprint: Option<String>,
 }
 
 pub fn run(args: &BuildArgs, cancel: Arc<AtomicBool>) -> Result<Exit, Failure> {
@@ -49,6 +51,7 @@ pub fn run(args: &BuildArgs, cancel: Arc<AtomicBool>) -> Result<Exit, Failure> {
         Ok(exit) => (*exit, None),
         Err(f) => (f.exit, Some(crate::secrets::mask(&format!("{f}")))),
     };
+    let findings_fingerprint = findings.fingerprint.take();
     let report = Report {
         version: env!("CARGO_PKG_VERSION"),
         started_at: crate::report::rfc3339(started_at),
@@ -70,7 +73,7 @@ pub fn run(args: &BuildArgs, cancel: Arc<AtomicBool>) -> Result<Exit, Failure> {
         },
     };
     if exit != Exit::Locked {
-        record_run(&db, &config, started_at, &report);
+        record_run(&db, findings_fingerprint.as_deref(), started_at, &report);
     }
     if let Some(target) = &args.report {
         report.write(target)?;
@@ -153,10 +156,11 @@ fn build(
         }
         Err(e) => return Err(e.into()),
     };
+    // Guides do not count: a line-up needs channels.
     let usable = findings
         .sources
         .iter()
-        .filter(|o| o.status.usable())
+        .filter(|o| o.kind != "xmltv" && o.status.usable())
         .count();
     let min = settings.fetch.min_successful_sources;
     // A build that reads fewer sources than the minimum (say, all but one are inactive) needs
@@ -171,6 +175,14 @@ fn build(
         ));
     }
 
+    let fingerprint = fingerprint(config, &proxies, &output_dir);
+    findings.fingerprint = (!args.dry_run).then(|| fingerprint.clone());
+    if args.if_changed && unchanged(&store, findings, &fingerprint, &proxies, &output_dir)? {
+        println!("unchanged");
+        info!("nothing changed since the last successful build; nothing written");
+        return Ok(Exit::Success);
+    }
+
     let ctx = BuildContext {
         config,
         db: db.to_path_buf(),
@@ -179,6 +191,11 @@ fn build(
         cancel: Arc::clone(&cancel),
         now: build_clock(),
         budget: Arc::clone(budget),
+        source_items: findings
+            .sources
+            .iter()
+            .map(|s| (s.name.clone(), s.items))
+            .collect(),
         spill: crate::memory::spill::SpillArea::new(
             spill_dir.as_deref(),
             None,
@@ -319,13 +336,69 @@ fn summarize(report: &ProxyReport, dry_run: bool) {
     }
 }
 
-/// Keep a line of run history in the database; a failure here never fails the build.
-fn record_run(db: &std::path::Path, config: &Config, started_at: i64, report: &Report) {
+/// What decides whether a build would write the same files: lineup's version, the
+/// configuration text, the proxies selected and where outputs go. Source content is compared
+/// separately (each source's stored content key).
+fn fingerprint(config: &Config, proxies: &[&ProxyDef], output_dir: &std::path::Path) -> String {
     use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    hasher.update(b"\0");
+    hasher.update(config.text.as_bytes());
+    for proxy in proxies {
+        hasher.update(b"\0proxy:");
+        hasher.update(proxy.name.get_ref().0.as_bytes());
+    }
+    hasher.update(b"\0out:");
+    hasher.update(output_dir.as_os_str().as_encoded_bytes());
+    crate::output::hex(&hasher.finalize())
+}
+
+/// `--if-changed`: nothing to do when every source came back unchanged, the last successful
+/// build had the same fingerprint, and its outputs are still there.
+fn unchanged(
+    store: &Store,
+    findings: &Findings,
+    fingerprint: &str,
+    proxies: &[&ProxyDef],
+    output_dir: &std::path::Path,
+) -> Result<bool, Failure> {
+    use rusqlite::OptionalExtension;
+    let sources_unchanged = findings
+        .sources
+        .iter()
+        .all(|s| s.status == ingest::SourceStatus::NotModified);
+    if !sources_unchanged {
+        return Ok(false);
+    }
+    let last: Option<Option<String>> = store
+        .conn
+        .query_row(
+            "SELECT config_sha256 FROM runs WHERE exit_code IN (0, 3) AND config_sha256 IS NOT NULL
+             ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .context("cannot read the run history")?;
+    if last.flatten().as_deref() != Some(fingerprint) {
+        return Ok(false);
+    }
+    let outputs_exist = proxies.iter().all(|p| {
+        output_dir.join(p.m3u.get_ref().as_str()).exists()
+            && p.xmltv
+                .as_ref()
+                .is_none_or(|x| output_dir.join(x.get_ref().as_str()).exists())
+    });
+    Ok(outputs_exist)
+}
+
+/// Keep a line of run history in the database; a failure here never fails the build. The
+/// `config_sha256` column holds the build's fingerprint (see [`fingerprint`]).
+fn record_run(db: &std::path::Path, fingerprint: Option<&str>, started_at: i64, report: &Report) {
     if !db.exists() {
         return;
     }
-    let config_sha = crate::output::hex(&sha2::Sha256::digest(config.text.as_bytes()));
     let summary = serde_json::to_string(report).unwrap_or_default();
     let result = Store::open(db).and_then(|store| {
         store
@@ -337,7 +410,7 @@ fn record_run(db: &std::path::Path, config: &Config, started_at: i64, report: &R
                     started_at,
                     report.duration_ms as i64,
                     report.exit_code,
-                    config_sha,
+                    fingerprint,
                     crate::secrets::mask(&summary)
                 ],
             )

@@ -42,6 +42,8 @@ pub struct BuildContext<'a> {
     /// The memory budget every buffering stage reserves from, and where spills go.
     pub budget: Arc<crate::memory::Budget>,
     pub spill: Arc<crate::memory::spill::SpillArea>,
+    /// Channels stored per source, for the progress bar's total.
+    pub source_items: std::collections::HashMap<String, u64>,
 }
 
 /// Items and time of one stage (the report's `stages[]`).
@@ -158,6 +160,13 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
     let mut sorter = sort_key
         .clone()
         .map(|key| crate::memory::sorter::Sorter::new(key, &ctx.budget, &ctx.spill));
+    let bar = crate::progress::ProxyBar::start(
+        &report.name,
+        sources
+            .iter()
+            .map(|s| ctx.source_items.get(s).copied().unwrap_or(0))
+            .sum(),
+    );
     let mut loader = load::RollingLoader::start(
         &ctx.db,
         sources,
@@ -176,6 +185,7 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
             bail!("interrupted");
         }
         clocks.load.items += chunk.len() as u64;
+        bar.inc(chunk.len() as u64);
 
         let (mut chunk, stats) = clocks.rules.time(|| rules.apply(chunk));
         clocks.rules.items += stats.channels_in;

@@ -140,3 +140,113 @@ fn run_history_is_kept_in_the_database() {
         .unwrap();
     assert_eq!(runs, 2);
 }
+
+#[test]
+fn non_tty_output_has_no_control_characters() {
+    let env = Env::new();
+    for f in [
+        "freeview.m3u",
+        "premium.m3u",
+        "archive.m3u",
+        "guide.xml",
+        "lineup.toml",
+    ] {
+        env.fixture(&format!("demo/{f}"), f);
+    }
+    for progress in ["auto", "never"] {
+        let run = env.lineup(&["build", "-vv", "--progress", progress]);
+        run.ok();
+        assert!(
+            !run.stderr.contains('\x1b'),
+            "ANSI escape in:\n{}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains('\r'),
+            "carriage return in:\n{}",
+            run.stderr
+        );
+        // One plain line per source and per stage, never one per channel.
+        assert!(run.stderr.contains("source premium:"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("proxy home: write: 7 items"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.lines().count() < 40, "{}", run.stderr);
+    }
+    // -q: errors only.
+    let run = env.lineup(&["build", "-q"]);
+    run.ok();
+    assert_eq!(run.stderr, "");
+}
+
+#[test]
+fn if_changed_second_run_is_unchanged_and_writes_nothing() {
+    let env = env_with_one_source();
+    env.lineup(&["build", "--if-changed"]).ok();
+    let path = env.path("out/p.m3u");
+    let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+    // Make any rewrite visible: replace the output with a marker a real build would overwrite.
+    std::fs::write(&path, "marker\n").unwrap();
+    let marked = std::fs::metadata(&path).unwrap().modified().unwrap();
+    assert!(marked >= before);
+
+    let run = env.lineup(&["build", "--if-changed"]);
+    run.ok();
+    assert_eq!(run.stdout, "unchanged\n");
+    assert_eq!(env.read("out/p.m3u"), "marker\n", "nothing written");
+
+    // A changed source, a changed config, or a missing output: a real build.
+    env.write("a.m3u", playlist("a", 4));
+    let run = env.lineup(&["build", "--if-changed"]);
+    run.ok();
+    assert_eq!(run.stdout, "");
+    assert_eq!(crate::harness::names(&env.read("out/p.m3u")).len(), 4);
+    env.lineup(&["build", "--if-changed"]).ok();
+    env.write(
+        "lineup.toml",
+        simple_config(&[("a", "a.m3u", true)], "epg_url = \"http://x\""),
+    );
+    assert_eq!(env.lineup(&["build", "--if-changed"]).stdout, "");
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(env.lineup(&["build", "--if-changed"]).stdout, "");
+    assert!(path.exists());
+    // A dry run is no successful build to compare with.
+    env.lineup(&["build", "--dry-run"]).ok();
+    assert_eq!(env.lineup(&["build", "--if-changed"]).stdout, "unchanged\n");
+}
+
+#[test]
+fn sigkill_mid_build_leaves_previous_outputs_and_the_next_build_succeeds() {
+    let env = Env::new();
+    env.write("a.m3u", playlist("a", 3));
+    env.write(
+        "lineup.toml",
+        simple_config(&[("a", "a.m3u", true)], "sort = [\"channel_name\"]"),
+    );
+    env.lineup(&["build"]).ok();
+    let before = env.read("out/p.m3u");
+
+    env.write("a.m3u", playlist("b", 150_000));
+    let mut child = env
+        .command(&["build", "-v"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    // Kill it once it is past reading the source (in the pipeline, writing temp files), or
+    // whenever it first speaks.
+    let _ = std::io::BufRead::read_line(&mut stderr, &mut line);
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+
+    // The previous output is whole; no lock is left behind; the next build succeeds.
+    assert_eq!(env.read("out/p.m3u"), before);
+    env.lineup(&["build"]).ok();
+    assert_eq!(crate::harness::names(&env.read("out/p.m3u")).len(), 150_000);
+    // The killed build's temporary file (nothing runs on SIGKILL) is gone after the next one.
+    assert_eq!(env.list("out"), ["p.m3u"]);
+}
