@@ -37,6 +37,7 @@ pub fn render() -> std::io::Result<Vec<u8>> {
         out.extend_from_slice(text.as_bytes());
     }
     out.extend_from_slice(EXTRA.as_bytes());
+    out.extend_from_slice(examples().as_bytes());
     man.render_version_section(&mut out)?;
     Ok(out)
 }
@@ -77,6 +78,41 @@ the SQLite database (\fIsettings.database\fR): last good copy of every source, r
 .SH "SEE ALSO"
 \fBlineup.toml\fR(5)
 "#;
+
+/// The EXAMPLES section: the systemd units shipped in docs/systemd, verbatim, so the page and
+/// the files cannot disagree.
+fn examples() -> String {
+    let literal = |text: &str| {
+        text.lines()
+            .map(|l| {
+                let l = l.replace('\\', "\\e").replace('-', "\\-");
+                if l.starts_with('.') || l.starts_with('\'') {
+                    format!("\\&{l}")
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    format!(
+        ".SH EXAMPLES\n\
+.SS \"Run it from a systemd timer\"\n\
+A oneshot service rebuilds with \\fB\\-\\-if\\-changed\\fR (nothing is written when no source and \
+not the configuration changed) and treats exit code 3 (degraded) as success; state lives in \
+/var/lib/lineup (the database named by \\fIsettings.database\\fR).\n\
+.PP\n\
+\\fI/etc/systemd/system/lineup.service\\fR:\n\
+.PP\n.nf\n{}\n.fi\n.PP\n\
+\\fI/etc/systemd/system/lineup.timer\\fR:\n\
+.PP\n.nf\n{}\n.fi\n",
+        literal(SERVICE),
+        literal(TIMER)
+    )
+}
+
+pub const SERVICE: &str = include_str!("../../docs/systemd/lineup.service");
+pub const TIMER: &str = include_str!("../../docs/systemd/lineup.timer");
 
 pub fn run() -> Result<Exit, Failure> {
     let page = render().context("cannot render the man page")?;

@@ -51,3 +51,76 @@ fn help_shows_exit_codes_and_usage_errors_exit_2() {
     env.lineup(&["build", "--no-such-flag"]).expect(2);
     env.lineup(&[]).expect(2);
 }
+
+#[test]
+fn readme_configurations_pass_check() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let mut checked = 0;
+    for block in readme.split("```toml").skip(1) {
+        let block = block.split("```").next().unwrap();
+        if !block.contains("[[proxy]]") || block.contains("# ...") {
+            continue;
+        }
+        let env = Env::new();
+        env.write("lineup.toml", block);
+        let mut cmd = env.command(&["check"]);
+        // Every ${NAME} the example uses, set to something.
+        for part in block.split("${").skip(1) {
+            let name = part.split('}').next().unwrap();
+            cmd.env(name, "example-value");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "README example fails `lineup check`:\n{block}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2, "found {checked} README configurations");
+}
+
+#[test]
+fn expression_examples_in_the_config_man_page_pass_check() {
+    let page =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/lineup.toml.5")).unwrap();
+    let section = page
+        .split(".SH EXPRESSIONS")
+        .nth(1)
+        .expect("EXPRESSIONS section");
+    let example = section
+        .split(".nf\n")
+        .nth(1)
+        .unwrap()
+        .split("\n.fi")
+        .next()
+        .unwrap();
+    let toml = example.replace("\\-", "-").replace("\\e", "\\");
+    let names: Vec<String> = toml
+        .lines()
+        .filter_map(|l| l.strip_prefix("name"))
+        .map(|l| l.split('"').nth(1).unwrap().to_string())
+        .collect();
+    let filters: Vec<String> = names[..3].iter().map(|n| format!("\"{n}\"")).collect();
+    let mappings: Vec<String> = names[3..].iter().map(|n| format!("\"{n}\"")).collect();
+    let env = Env::new();
+    env.write(
+        "a.m3u",
+        "#EXTM3U\n#EXTINF:-1 tvg-id=\"a.uk\" catchup-days=\"3\",UK: BBC One +1\nhttp://s/1\n",
+    );
+    env.write(
+        "lineup.toml",
+        format!(
+            "[[source]]\nname = \"s\"\nm3u = \"a.m3u\"\n\n{toml}\n\n[[proxy]]\nname = \"p\"\nsources = [\"s\"]\nm3u = \"p.m3u\"\nfilters = [{}]\nmappings = [{}]\n",
+            filters.join(", "),
+            mappings.join(", ")
+        ),
+    );
+    env.lineup(&["check"]).ok();
+    env.lineup(&["build"]).ok();
+    assert_eq!(
+        env.read("out/p.m3u"),
+        "#EXTM3U\n#EXTINF:-1 tvg-id=\"a.uk\" catchup-days=\"3\" tvg-shift=\"1\" group-title=\"Other\" tvg-name=\"BBC One (s)\",BBC One\nhttp://s/1\n"
+    );
+}

@@ -14,5 +14,6 @@ mod memory;
 mod network;
 mod operability;
 mod signals;
+mod unattended;
 #[path = "../support/xmltv.rs"]
 mod xmltv_check;

@@ -1,0 +1,94 @@
+//! The unattended story as documented: the CI job script (docs/ci/build.sh) and the systemd
+//! service's command line (docs/systemd/lineup.service, also printed in lineup(1)), run for
+//! real against the demo.
+
+use std::process::Command;
+
+use crate::harness::Env;
+
+fn demo() -> Env {
+    let env = Env::new();
+    for f in [
+        "freeview.m3u",
+        "premium.m3u",
+        "archive.m3u",
+        "guide.xml",
+        "lineup.toml",
+    ] {
+        env.fixture(&format!("demo/{f}"), f);
+    }
+    env
+}
+
+fn ci_job(env: &Env) -> (i32, String) {
+    let out = Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/ci/build.sh"))
+        .current_dir(env.dir.path())
+        .env("LINEUP", env!("CARGO_BIN_EXE_lineup"))
+        .env("CONFIG", "lineup.toml")
+        .env("ARTIFACTS", "artifacts")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn ci_job_publishes_artifacts_and_fails_only_on_failure_codes() {
+    let env = demo();
+    let (code, output) = ci_job(&env);
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(
+        env.list("artifacts"),
+        ["home.m3u", "home.xml", "report.json"]
+    );
+
+    // Degraded (exit 3): the job passes with a warning.
+    std::fs::remove_file(env.path("freeview.m3u")).unwrap();
+    let (code, output) = ci_job(&env);
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("::warning::lineup: degraded"), "{output}");
+
+    // A configuration error (exit 2) fails the job with lineup's code.
+    env.write("lineup.toml", "[[proxy]]\nbogus = true\n");
+    let (code, output) = ci_job(&env);
+    assert_eq!(code, 2, "{output}");
+    assert!(
+        output.contains("::error::lineup build failed with exit code 2"),
+        "{output}"
+    );
+}
+
+#[test]
+fn systemd_service_command_builds_then_reports_unchanged() {
+    let service = lineup::cmd::man::SERVICE;
+    let exec = service
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart");
+    let mut words = exec.split_whitespace();
+    assert!(words.next().unwrap().ends_with("/lineup"));
+    let args: Vec<&str> = words.collect();
+    assert!(service.lines().any(|l| l == "SuccessExitStatus=3"));
+    assert!(service.contains("Type=oneshot"));
+
+    let env = demo();
+    let run = |expected_stdout: &str| {
+        let out = env
+            .command(&args)
+            .env("LINEUP_CONFIG", env.path("lineup.toml"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected_stdout);
+    };
+    run("");
+    assert!(env.path("out/home.m3u").exists());
+    run("unchanged\n");
+}
