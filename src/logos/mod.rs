@@ -56,18 +56,18 @@ pub struct LogoPass {
 
 impl LogoPass {
     /// The pass for `logos`, or `None` when prefetch is off.
-    pub fn new(logos: Option<&Logos>) -> Result<Option<LogoPass>> {
+    pub fn new(logos: Option<&Logos>, ctx: &BuildContext<'_>) -> Option<LogoPass> {
         match logos {
-            Some(l) if l.prefetch => Ok(Some(LogoPass {
+            Some(l) if l.prefetch => Some(LogoPass {
                 settings: l.clone(),
-                spool: ChannelSpool::new()?,
-            })),
-            _ => Ok(None),
+                spool: ChannelSpool::new(&ctx.budget, &ctx.spill),
+            }),
+            _ => None,
         }
     }
 
     /// Take one channel of the playlist, in output order.
-    pub fn write(&mut self, ch: &Channel) -> Result<()> {
+    pub fn write(&mut self, ch: Channel) -> Result<()> {
         self.spool.write(ch)
     }
 

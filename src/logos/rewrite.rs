@@ -1,90 +1,59 @@
 //! Putting the prefetched logos' new addresses into the outputs. The playlist is streamed, and
 //! which logos it uses is only known once every channel has passed, so with prefetch on the
-//! pipeline writes its channels to a [`ChannelSpool`] (the store's compact channel encoding,
-//! in a temporary file) instead of the playlist; after the logos are fetched the spool is
+//! pipeline parks its channels in a [`ChannelSpool`] (an accumulator: in memory, or spilled to
+//! a file under memory pressure) instead of the playlist; after the logos are fetched the spool is
 //! replayed into the playlist writer with `tvg-logo` replaced. Going through the channel model
 //! rather than editing text keeps the writer the only place that formats M3U. The guide's
 //! `<icon src>` gets the same map when it is assembled ([`rewrite_icons`]); [`guide_icons`]
 //! lists the icons the guide will carry, so that they are fetched too.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufReader, BufWriter, Read, Write};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use rusqlite::Connection;
-use tempfile::NamedTempFile;
 
 use crate::guide::store as guide_store;
 use crate::guide::{GuideEntry, GuideIndex};
-use crate::model::{Channel, Field, codec};
+use crate::memory::spill::SpillArea;
+use crate::memory::{Accumulator, Budget, Strategy};
+use crate::model::{Channel, Field};
 use crate::output::m3u::M3uWriter;
 use crate::parse::xmltv::tree::{Element, Node};
 
 /// Original logo URL -> the URL written instead (`base_url/FILE`).
 pub type LogoMap = HashMap<String, String>;
 
-/// Channels in output order, parked in a temporary file until the logo map is known, with the
-/// distinct logo URLs they use.
+/// Channels in output order, parked until the logo map is known (in memory while the memory
+/// budget allows, else in a spill file: a hybrid [`Accumulator`]), with the distinct logo URLs
+/// they use.
 pub struct ChannelSpool {
-    file: BufWriter<NamedTempFile>,
-    buf: Vec<u8>,
-    channels: u64,
+    channels: Accumulator,
     /// Distinct `http(s)` `tvg-logo` values seen.
     pub logos: HashSet<String>,
 }
 
 impl ChannelSpool {
-    pub fn new() -> Result<ChannelSpool> {
-        let temp = tempfile::Builder::new()
-            .prefix("lineup-logos-")
-            .tempfile()
-            .context("cannot create a temporary file for the playlist")?;
-        Ok(ChannelSpool {
-            file: BufWriter::with_capacity(256 * 1024, temp),
-            buf: Vec::with_capacity(512),
-            channels: 0,
+    pub fn new(budget: &Arc<Budget>, area: &Arc<SpillArea>) -> ChannelSpool {
+        ChannelSpool {
+            channels: Accumulator::new(Strategy::Hybrid, budget, area),
             logos: HashSet::new(),
-        })
+        }
     }
 
-    /// Park one channel (length-prefixed encoding) and note its logo.
-    pub fn write(&mut self, ch: &Channel) -> Result<()> {
+    /// Park one channel and note its logo.
+    pub fn write(&mut self, ch: Channel) -> Result<()> {
         let logo = ch.get(&Field::TvgLogo);
         if is_fetchable(logo) && !self.logos.contains(logo) {
             self.logos.insert(logo.to_string());
         }
-        self.buf.clear();
-        codec::encode(ch, &mut self.buf);
-        let len = u32::try_from(self.buf.len()).context("channel too large to spool")?;
-        self.file
-            .write_all(&len.to_le_bytes())
-            .and_then(|()| self.file.write_all(&self.buf))
-            .context("cannot write the playlist's temporary file")?;
-        self.channels += 1;
-        Ok(())
+        self.channels.push(ch)
     }
 
     /// Write every parked channel to `writer`, in order, with `tvg-logo` replaced by `map`.
     pub fn replay(self, map: &LogoMap, writer: &mut M3uWriter) -> Result<()> {
-        let ctx = "cannot read the playlist's temporary file";
-        let temp = self
-            .file
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .context(ctx)?;
-        let mut reader = BufReader::with_capacity(256 * 1024, temp.reopen().context(ctx)?);
-        // The writer never looks at a channel's source; the encoding does not keep it.
-        let source: Arc<str> = Arc::from("");
-        let mut len = [0u8; 4];
-        let mut buf = Vec::new();
-        for _ in 0..self.channels {
-            reader.read_exact(&mut len).context(ctx)?;
-            buf.resize(u32::from_le_bytes(len) as usize, 0);
-            reader.read_exact(&mut buf).context(ctx)?;
-            let Some(mut ch) = codec::decode(&buf, Arc::clone(&source)) else {
-                bail!("{ctx}: a record does not decode");
-            };
+        for ch in self.channels.drain()? {
+            let mut ch = ch?;
             if let Some(new) = map.get(ch.get(&Field::TvgLogo)) {
                 ch.set(&Field::TvgLogo, new.clone());
             }

@@ -148,7 +148,7 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
     // With logo prefetch the channels wait in a spool, not the playlist: which logos the
     // playlist uses, and so their new addresses, are only known after the last channel.
     let mut logo_pass = match &writer {
-        Some(_) => crate::logos::LogoPass::new(proxy.logos.as_ref())?,
+        Some(_) => crate::logos::LogoPass::new(proxy.logos.as_ref(), ctx),
         None => None,
     };
 
@@ -327,7 +327,7 @@ fn emit(
     if let Some(pass) = logos {
         clocks
             .write
-            .time(|| chunk.iter().try_for_each(|ch| pass.write(ch)))?;
+            .time(|| chunk.into_iter().try_for_each(|ch| pass.write(ch)))?;
     } else if let Some(w) = writer {
         clocks
             .write
