@@ -14,6 +14,9 @@ guide_channels=""; days=""
 if [ $# -ge 2 ] && [ "$1" != "--" ]; then guide_channels=$1; days=$2; shift 2; fi
 [ "${1:-}" = "--" ] && shift
 runs=${RUNS:-3}
+# The synthetic guide starts at 2026-11-22 00:00 UTC; pin the build clock to noon that day so
+# the default epg_days window (1 day back, 7 ahead) keeps it whenever this runs.
+export LINEUP_NOW=1795348800
 
 cargo build --release -q --bin lineup --example synth
 work=$(mktemp -d)
@@ -27,6 +30,9 @@ trap 'rm -rf "$work"' EXIT
   printf '[[proxy]]\nname = "scale"\nsources = ['
   for ((s = 0; s < sources; s++)); do printf '"s%d"%s' "$s" "$([ $s -lt $((sources - 1)) ] && echo ', ')"; done
   printf ']\nm3u = "scale.m3u"\n'
+  if [ -n "$guide_channels" ]; then
+    printf 'epg = ["guide"]\nxmltv = "scale.xml"\n\n[[epg]]\nname = "guide"\nxmltv = "guide.xml"\n'
+  fi
 } > "$work/lineup.toml"
 
 echo "input: $channels channels in $sources source(s), $(du -sh "$work" | cut -f1) on disk"
@@ -43,3 +49,7 @@ done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mt=$(median "${times[@]}"); mr=$(median "${rss[@]}")
 echo "median: ${mt}s, $(awk -v n="$channels" -v t="$mt" 'BEGIN { printf "%.0f", n / t }') channels/s, peak RSS $((mr / 1024)) MiB (of $runs runs)"
+if [ -n "$guide_channels" ]; then
+  programmes=$((guide_channels * days * 48))
+  echo "guide: $guide_channels channels x $days days = $programmes programmes, $(awk -v n="$programmes" -v t="$mt" 'BEGIN { printf "%.0f", n / t }') programmes/s"
+fi

@@ -13,16 +13,7 @@ fn report(stdout: &str) -> serde_json::Value {
 }
 
 fn demo_env(xmltv: &str) -> Env {
-    let env = Env::new();
-    for f in [
-        "freeview.m3u",
-        "premium.m3u",
-        "archive.m3u",
-        "guide.xml",
-        "lineup.toml",
-    ] {
-        env.fixture(&format!("demo/{f}"), f);
-    }
+    let env = Env::demo();
     let config = env.read("lineup.toml").replace(
         "xmltv    = \"home.xml\"",
         &format!("xmltv    = \"{xmltv}\""),

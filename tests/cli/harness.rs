@@ -51,6 +51,21 @@ impl Env {
         }
     }
 
+    /// A fresh directory holding the shipped demo (fixtures/demo).
+    pub fn demo() -> Env {
+        let env = Env::new();
+        for f in [
+            "freeview.m3u",
+            "premium.m3u",
+            "archive.m3u",
+            "guide.xml",
+            "lineup.toml",
+        ] {
+            env.fixture(&format!("demo/{f}"), f);
+        }
+        env
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
@@ -140,4 +155,26 @@ pub fn playlist(prefix: &str, n: usize) -> String {
         ));
     }
     text
+}
+
+/// Check a run report against docs/report.schema.json, showing every violation.
+pub fn validate_report(report: &serde_json::Value) {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/report.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match docs/report.schema.json:\n{}\n{report:#}",
+        errors.join("\n")
+    );
 }

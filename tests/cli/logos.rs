@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::harness::{Env, parse_m3u};
+use crate::harness::{Env, parse_m3u, validate_report};
 use crate::http_server::{Body, Route, TestServer};
 
 /// A 1x1 transparent PNG.
@@ -352,21 +352,4 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
             walk(root, &path, out);
         }
     }
-}
-
-fn validate_report(report: &serde_json::Value) {
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/docs/report.schema.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(report)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}\n{report:#}");
 }

@@ -3,7 +3,7 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 
-use crate::harness::{Env, playlist, simple_config};
+use crate::harness::{Env, playlist, simple_config, validate_report};
 
 fn env_with_one_source() -> Env {
     let env = Env::new();
@@ -54,27 +54,6 @@ fn wait_takes_the_lock_once_it_is_released() {
     drop(lock);
 }
 
-fn validate(report: &serde_json::Value) {
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/docs/report.schema.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(report)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "report does not match docs/report.schema.json:\n{}\n{report:#}",
-        errors.join("\n")
-    );
-}
-
 #[test]
 fn report_matches_its_schema_on_success_degraded_and_failure() {
     let env = env_with_one_source();
@@ -82,7 +61,7 @@ fn report_matches_its_schema_on_success_degraded_and_failure() {
     run.ok();
     let report: serde_json::Value =
         serde_json::from_str(&run.stdout).expect("stdout is only the report");
-    validate(&report);
+    validate_report(&report);
     assert_eq!(report["exit_code"], 0);
     assert_eq!(report["sources"][0]["status"], "fetched");
     assert_eq!(report["sources"][0]["items"], 3);
@@ -98,7 +77,7 @@ fn report_matches_its_schema_on_success_degraded_and_failure() {
     std::fs::remove_file(env.path("a.m3u")).unwrap();
     env.lineup(&["build", "--report", "r.json"]).expect(3);
     let report: serde_json::Value = serde_json::from_str(&env.read("r.json")).unwrap();
-    validate(&report);
+    validate_report(&report);
     assert_eq!(report["exit_code"], 3);
     assert_eq!(report["sources"][0]["status"], "cached");
     assert!(
@@ -116,7 +95,7 @@ fn report_matches_its_schema_on_success_degraded_and_failure() {
     );
     fresh.lineup(&["build", "--report", "r.json"]).expect(4);
     let report: serde_json::Value = serde_json::from_str(&fresh.read("r.json")).unwrap();
-    validate(&report);
+    validate_report(&report);
     assert_eq!(report["exit_code"], 4);
     assert_eq!(report["sources"][0]["status"], "failed");
     assert!(
@@ -143,16 +122,7 @@ fn run_history_is_kept_in_the_database() {
 
 #[test]
 fn non_tty_output_has_no_control_characters() {
-    let env = Env::new();
-    for f in [
-        "freeview.m3u",
-        "premium.m3u",
-        "archive.m3u",
-        "guide.xml",
-        "lineup.toml",
-    ] {
-        env.fixture(&format!("demo/{f}"), f);
-    }
+    let env = Env::demo();
     for progress in ["auto", "never"] {
         let run = env.lineup(&["build", "-vv", "--progress", progress]);
         run.ok();

@@ -6,20 +6,6 @@ use std::process::Command;
 
 use crate::harness::Env;
 
-fn demo() -> Env {
-    let env = Env::new();
-    for f in [
-        "freeview.m3u",
-        "premium.m3u",
-        "archive.m3u",
-        "guide.xml",
-        "lineup.toml",
-    ] {
-        env.fixture(&format!("demo/{f}"), f);
-    }
-    env
-}
-
 fn ci_job(env: &Env) -> (i32, String) {
     let out = Command::new("bash")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/ci/build.sh"))
@@ -37,7 +23,7 @@ fn ci_job(env: &Env) -> (i32, String) {
 
 #[test]
 fn ci_job_publishes_artifacts_and_fails_only_on_failure_codes() {
-    let env = demo();
+    let env = Env::demo();
     let (code, output) = ci_job(&env);
     assert_eq!(code, 0, "{output}");
     assert_eq!(
@@ -74,7 +60,7 @@ fn systemd_service_command_builds_then_reports_unchanged() {
     assert!(service.lines().any(|l| l == "SuccessExitStatus=3"));
     assert!(service.contains("Type=oneshot"));
 
-    let env = demo();
+    let env = Env::demo();
     let run = |expected_stdout: &str| {
         let out = env
             .command(&args)
