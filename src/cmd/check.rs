@@ -50,7 +50,36 @@ pub fn run(args: &ConfigArg) -> Result<Exit, Failure> {
         let dest = config
             .resolve(&settings.output_dir)
             .join(proxy.m3u.get_ref().as_str());
+        let names = |list: &[toml::Spanned<crate::config::values::Name>]| {
+            list.iter()
+                .map(|n| n.get_ref().0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !proxy.mappings.is_empty() {
+            out.push_str(&format!("  mappings: {}\n", names(&proxy.mappings)));
+        }
+        if !proxy.filters.is_empty() {
+            out.push_str(&format!("  filters: {}\n", names(&proxy.filters)));
+        }
+        for (i, name) in proxy.epg.iter().enumerate() {
+            let Some(epg) = config.epg(name.get_ref()) else {
+                continue;
+            };
+            let state = if epg.active {
+                ""
+            } else {
+                " (inactive, skipped)"
+            };
+            out.push_str(&format!("  guide {}. {}{state}\n", i + 1, name.get_ref()));
+        }
         out.push_str(&format!("  m3u -> {}\n", dest.display()));
+        if let Some(x) = &proxy.xmltv {
+            let dest = config
+                .resolve(&settings.output_dir)
+                .join(x.get_ref().as_str());
+            out.push_str(&format!("  xmltv -> {}\n", dest.display()));
+        }
     }
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(crate::secrets::mask(&out).as_bytes());
