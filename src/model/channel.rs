@@ -126,26 +126,44 @@ impl Field {
     }
 }
 
+/// Overwrite `s` with `value`, keeping its buffer.
+fn replace(s: &mut String, value: &str) {
+    s.clear();
+    s.push_str(value);
+}
+
 impl Channel {
     /// The value of an attribute, matched case-insensitively; the first one wins when a
     /// playlist repeats an attribute.
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.attr_index(name).map(|i| self.attrs[i].1.as_str())
+    }
+
+    /// Index of the first attribute named `name`, ignoring ASCII case. Rules read attributes
+    /// tens of times per channel (issue 4): lengths are compared first and the exact spelling
+    /// (the usual case) with `memcmp` before the byte-by-byte case fold.
+    fn attr_index(&self, name: &str) -> Option<usize> {
+        let name = name.as_bytes();
+        self.attrs.iter().position(|(k, _)| {
+            let k = k.as_bytes();
+            k.len() == name.len() && (k == name || k.eq_ignore_ascii_case(name))
+        })
     }
 
     /// Set an attribute in place (keeping its position and the others' order), or append it.
     pub fn set_attr(&mut self, name: &str, value: impl Into<String>) {
         let value = value.into();
-        match self
-            .attrs
-            .iter_mut()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        {
-            Some((_, v)) => *v = value,
+        match self.attr_index(name) {
+            Some(i) => self.attrs[i].1 = value,
             None => self.attrs.push((name.to_string(), value)),
+        }
+    }
+
+    /// [`Channel::set_attr`] from a borrowed value, reusing the old value's allocation.
+    pub fn set_attr_str(&mut self, name: &str, value: &str) {
+        match self.attr_index(name) {
+            Some(i) => replace(&mut self.attrs[i].1, value),
+            None => self.attrs.push((name.to_string(), value.to_string())),
         }
     }
 
@@ -170,8 +188,22 @@ impl Channel {
             Field::SourceName => {}
             other => {
                 if let Some(name) = other.attr_name() {
-                    let name = name.to_string();
-                    self.set_attr(&name, value);
+                    self.set_attr(name, value);
+                }
+            }
+        }
+    }
+
+    /// [`Channel::set`] from a borrowed value: the field's old allocation is reused when it is
+    /// large enough, so rewriting a field (the common mapping) does not allocate.
+    pub fn set_str(&mut self, field: &Field, value: &str) {
+        match field {
+            Field::ChannelName => replace(&mut self.name, value),
+            Field::StreamUrl => replace(&mut self.url, value),
+            Field::SourceName => {}
+            other => {
+                if let Some(name) = other.attr_name() {
+                    self.set_attr_str(name, value);
                 }
             }
         }

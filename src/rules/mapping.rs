@@ -89,37 +89,70 @@ impl Mapping {
                 Some(capture) => capture,
             },
         };
-        // Render everything against the channel as it is, then write.
-        let updates: Vec<(&Field, String)> = {
+        SCRATCH.with_borrow_mut(|scratch| self.write(ch, capture, scratch))
+    }
+
+    /// Render every template against the channel as it is, then write. Values are rendered
+    /// into one reused buffer and copied into the fields' own buffers, so a mapping that
+    /// rewrites existing fields allocates nothing (issue 4).
+    fn write(&self, ch: &mut Channel, capture: Option<usize>, scratch: &mut Scratch) -> bool {
+        let Scratch { buf, updates } = scratch;
+        buf.clear();
+        updates.clear();
+        {
             let captures = match (&self.when, capture) {
                 (Some(when), Some(i)) if self.uses_groups => when.captures(i, ch),
                 _ => None,
             };
-            let mut updates = Vec::with_capacity(self.set.len());
-            for (field, t) in &self.set {
-                updates.push((field, t.render(ch, captures.as_ref())));
+            for (k, (_, t)) in self.set.iter().enumerate() {
+                let start = buf.len();
+                t.render_into(ch, captures.as_ref(), buf);
+                updates.push((k, start, buf.len()));
             }
-            for (field, t) in &self.default {
+            for (k, (field, t)) in self.default.iter().enumerate() {
                 let current = updates
                     .iter()
                     .rev()
-                    .find(|(f, _)| *f == field)
-                    .map_or(ch.get(field), |(_, v)| v.as_str());
+                    .find(|&&(j, _, _)| self.field(j) == field)
+                    .map_or(ch.get(field), |&(_, s, e)| &buf[s..e]);
                 if current.is_empty() {
-                    updates.push((field, t.render(ch, captures.as_ref())));
+                    let start = buf.len();
+                    t.render_into(ch, captures.as_ref(), buf);
+                    updates.push((self.set.len() + k, start, buf.len()));
                 }
             }
-            updates
-        };
+        }
         let mut changed = false;
-        for (field, value) in updates {
+        for &(j, s, e) in updates.iter() {
+            let field = self.field(j);
+            let value = &buf[s..e];
             if ch.get(field) != value {
-                ch.set(field, value);
+                ch.set_str(field, value);
                 changed = true;
             }
         }
         changed
     }
+
+    /// The field of template `j`, counting `set` then `default`.
+    fn field(&self, j: usize) -> &Field {
+        match self.set.get(j) {
+            Some((f, _)) => f,
+            None => &self.default[j - self.set.len()].0,
+        }
+    }
+}
+
+/// Per-thread buffers for [`Mapping::apply`]: the rendered values, back to back, and per
+/// value (template index, start, end).
+#[derive(Default)]
+struct Scratch {
+    buf: String,
+    updates: Vec<(usize, usize, usize)>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
 type Templates = BTreeMap<Spanned<String>, Spanned<EnvString>>;

@@ -101,6 +101,13 @@ impl Template {
     pub fn render(&self, ch: &Channel, captures: Option<&Captures<'_>>) -> String {
         // Capacity guess: literals and fields are short; one allocation in the common case.
         let mut out = String::with_capacity(32);
+        self.render_into(ch, captures, &mut out);
+        out
+    }
+
+    /// [`Template::render`], appending to `out` (a buffer reused across channels, so that
+    /// rendering does not allocate).
+    pub fn render_into(&self, ch: &Channel, captures: Option<&Captures<'_>>, out: &mut String) {
         for part in &self.parts {
             match part {
                 Part::Lit(s) => out.push_str(s),
@@ -112,7 +119,6 @@ impl Template {
                 }
             }
         }
-        out
     }
 }
 
