@@ -1,9 +1,10 @@
 //! The guide stage: matches every playlist channel, in output order, to a guide channel (by
 //! `tvg_id`, then by normalised name with `id_then_name`), writes the guide's id into the
-//! channel's `tvg-id` where it differs, and remembers the matched channels (id, name, logo) so
-//! that the proxy's XMLTV guide can be written after the playlist. What it holds is that list:
-//! three short strings per matched channel.
+//! channel's `tvg-id` where it differs, and remembers the first channel (id, name, logo) of each
+//! matched guide id so that the proxy's XMLTV guide can be written after the playlist. What it
+//! holds grows with the guide's channels, not the playlist's.
 
+use std::collections::HashSet;
 use std::io::sink;
 use std::path::Path;
 
@@ -39,7 +40,11 @@ pub struct GuideStage {
     conn: Connection,
     index: GuideIndex,
     mode: crate::config::EpgMatch,
+    /// The first playlist channel of each matched guide id, in output order: what the guide
+    /// writer needs (it writes each id once, from its first channel). Bounded by the guide's
+    /// channels, not the playlist's.
     entries: Vec<GuideEntry>,
+    seen: HashSet<String>,
     /// Prefetched logos' new addresses for `<icon src>` (empty unless `logos.base_url`).
     icons: LogoMap,
     pub report: GuideReport,
@@ -59,6 +64,7 @@ impl GuideStage {
             index,
             mode: proxy.epg_match,
             entries: Vec::new(),
+            seen: HashSet::new(),
             icons: LogoMap::new(),
             report: GuideReport::default(),
         }))
@@ -76,12 +82,15 @@ impl GuideStage {
                 if m.guide_id != tvg_id {
                     ch.set(&Field::TvgId, m.guide_id.clone());
                 }
-                let logo = ch.get(&Field::TvgLogo);
-                self.entries.push(GuideEntry {
-                    guide_id: m.guide_id,
-                    name: ch.name.clone(),
-                    logo: (!logo.is_empty()).then(|| logo.to_string()),
-                });
+                if !self.seen.contains(&m.guide_id) {
+                    self.seen.insert(m.guide_id.clone());
+                    let logo = ch.get(&Field::TvgLogo);
+                    self.entries.push(GuideEntry {
+                        guide_id: m.guide_id,
+                        name: ch.name.clone(),
+                        logo: (!logo.is_empty()).then(|| logo.to_string()),
+                    });
+                }
             }
             None => {
                 self.report.unmatched += 1;
