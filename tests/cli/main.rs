@@ -6,6 +6,7 @@ mod commands;
 mod config_errors;
 mod guides;
 mod harness;
+mod hostile;
 #[path = "../support/http_server.rs"]
 mod http_server;
 mod logos;
@@ -13,6 +14,7 @@ mod m3u;
 mod memory;
 mod network;
 mod operability;
+mod properties;
 mod signals;
 mod unattended;
 #[path = "../support/xmltv.rs"]
