@@ -35,8 +35,8 @@ xmltv = "p.xml"
 epg_days = { past = 36500, future = 36500 }
 TOML
 ids=$(grep -o 'tvg-id="[^"]*"' "$work/s0.m3u" | cut -d'"' -f2 | sort -u)
-grep_args=()
-for id in $ids; do grep_args+=(--channel_id "$id"); done
+# One anchored alternation of the playlist's ids (tv_grep ANDs repeated tests).
+grep_args=(--channel-id-exp "^($(echo "$ids" | sed 's/\./\\./g' | paste -sd'|'))\$")
 
 measure() { # label, command...
   local label=$1; shift
