@@ -78,9 +78,8 @@ impl GuideIndex {
         sources: Vec<GuideSource>,
     ) -> Result<GuideIndex, GuideStoreError> {
         let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
-        let channels = store::list_channels(conn, &names)?;
         let mut index = GuideIndex::default();
-        for c in channels {
+        store::for_each_channel(conn, &names, |c| {
             let at = sources.iter().position(|s| s.name == c.source);
             let provider = index.ids.entry(c.id.clone()).or_insert(None);
             if provider.is_none() && c.programmes > 0 {
@@ -99,7 +98,8 @@ impl GuideIndex {
                     }
                 }
             }
-        }
+            Ok(())
+        })?;
         index.sources = sources;
         Ok(index)
     }

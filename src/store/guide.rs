@@ -237,25 +237,39 @@ fn decode_channel(id: &str, body: Option<Vec<u8>>) -> Result<Option<GuideChannel
 
 /// Every channel of `sources`, source by source in the order given, each in file order.
 pub fn list_channels(conn: &Connection, sources: &[&str]) -> Result<Vec<StoredChannel>> {
+    let mut out = Vec::new();
+    for_each_channel(conn, sources, |c| {
+        out.push(c);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The channels of `sources`, one at a time (in source order, then guide order), so a caller
+/// that keeps only a little of each never holds every decoded channel at once.
+pub fn for_each_channel(
+    conn: &Connection,
+    sources: &[&str],
+    mut f: impl FnMut(StoredChannel) -> Result<()>,
+) -> Result<()> {
     let mut stmt = conn.prepare_cached(
         "SELECT c.xmltv_id, c.body, c.programmes FROM guide_channels c
          JOIN guide_sources s ON s.id = c.source_id WHERE s.name = ?1 ORDER BY c.seq",
     )?;
-    let mut out = Vec::new();
     for source in sources {
         let mut rows = stmt.query([source])?;
         while let Some(row) = rows.next()? {
             let id: String = row.get(0)?;
             let channel = decode_channel(&id, row.get(1)?)?;
-            out.push(StoredChannel {
+            f(StoredChannel {
                 source: source.to_string(),
                 id,
                 channel,
                 programmes: row.get::<_, i64>(2)? as u64,
-            });
+            })?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// One channel of one source.
