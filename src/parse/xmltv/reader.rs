@@ -20,6 +20,25 @@ const MAX_WARNINGS: usize = 1000;
 /// quick-xml errors in a row (without any good event) after which the input is not XML.
 const MAX_CONSECUTIVE_ERRORS: u32 = 100;
 
+/// Count one more markup error in a row; past [`MAX_CONSECUTIVE_ERRORS`] the input is taken
+/// for something that is not XML at all (a source failure, not a warning).
+fn count_error(
+    errors: &mut u32,
+    file: &str,
+    line: u64,
+    e: &quick_xml::Error,
+) -> Result<(), XmltvError> {
+    *errors += 1;
+    if *errors > MAX_CONSECUTIVE_ERRORS {
+        return Err(XmltvError::NotXml {
+            file: file.to_string(),
+            line,
+            detail: e.to_string(),
+        });
+    }
+    Ok(())
+}
+
 type Source = Utf8Reader<Box<dyn BufRead + Send>>;
 
 /// Streaming reader of one guide file. Call [`XmltvReader::next_item`] until `None`.
@@ -206,14 +225,7 @@ impl XmltvReader {
             let event = match self.read_event()? {
                 Ok(e) => e,
                 Err(e) => {
-                    errors += 1;
-                    if errors > MAX_CONSECUTIVE_ERRORS {
-                        return Err(XmltvError::NotXml {
-                            file: self.file.clone(),
-                            line,
-                            detail: e.to_string(),
-                        });
-                    }
+                    count_error(&mut errors, &self.file, line, &e)?;
                     let msg = format!("skipped malformed markup: {e}");
                     self.warn_at(line, msg);
                     continue;
@@ -297,14 +309,7 @@ impl XmltvReader {
             let event = match self.read_event()? {
                 Ok(e) => e,
                 Err(e) => {
-                    errors += 1;
-                    if errors > MAX_CONSECUTIVE_ERRORS {
-                        return Err(XmltvError::NotXml {
-                            file: self.file.clone(),
-                            line,
-                            detail: e.to_string(),
-                        });
-                    }
+                    count_error(&mut errors, &self.file, line, &e)?;
                     bad.get_or_insert_with(|| e.to_string());
                     continue;
                 }
