@@ -1,0 +1,123 @@
+//! The acquire phase: hash a local file, or download a URL or an Xtream account into a spool
+//! file, with retries. Runs on worker threads and touches no database.
+
+use std::path::Path;
+use std::time::Instant;
+
+use sha2::Digest;
+
+use super::{Acquired, Attempt, Job, Location, Refresh};
+use crate::config::Config;
+use crate::fetch::xtream;
+use crate::fetch::{Control, FetchOutcome, Validators};
+use crate::store::now_ms;
+
+/// Acquire one job (runs on a worker thread; touches no database).
+pub(super) fn acquire(
+    config: &Config,
+    job: &Job<'_>,
+    validators: &Validators,
+    how: &Refresh<'_>,
+) -> Attempt {
+    let _spinner = crate::progress::SourceSpinner::start(job.name());
+    let started = Instant::now();
+    let started_at = now_ms();
+    let cfg = job.settings(config);
+    let ctl = Control {
+        deadline: how.deadline,
+        cancel: how.cancel,
+    };
+    let (result, attempts, http_status) = match job.location(config) {
+        Location::Xtream(account) => {
+            match xtream::download_live(how.client, job.name(), account, &cfg, &ctl) {
+                Ok(dl) => {
+                    // Stream URLs are built from the account as well as the lists: a new
+                    // server, password or `output` must rebuild them even when the panel's
+                    // lists did not change.
+                    let key = content_key(&format!(
+                        "{}\0{}\0{}\0{}\0{}",
+                        dl.content_sha256,
+                        account.server.0,
+                        account.username.0,
+                        account.password.0,
+                        account.output
+                    ));
+                    let attempts = dl.attempts;
+                    (
+                        Ok(Acquired::Xtream {
+                            download: Box::new(dl),
+                            key,
+                        }),
+                        attempts,
+                        Some(200),
+                    )
+                }
+                Err(e) => {
+                    let status = e.fetch_error().and_then(|f| f.http_status);
+                    (Err(e.masked()), e.attempts(), status)
+                }
+            }
+        }
+        Location::Url(url) => match how.client.fetch(&url, &cfg, validators, &ctl) {
+            Ok(FetchOutcome::Fetched(download)) => {
+                let key = content_key(&download.sha256);
+                let (attempts, status) = (download.attempts, download.status);
+                (Ok(Acquired::Http { download, key }), attempts, Some(status))
+            }
+            Ok(FetchOutcome::NotModified { attempts, .. }) => {
+                (Ok(Acquired::NotModified), attempts, Some(304))
+            }
+            Err(e) => (Err(e.to_string()), e.attempts, e.http_status),
+        },
+        Location::File(path) => match file_sha256(&path) {
+            Ok((sha, bytes)) => (
+                Ok(Acquired::File {
+                    key: content_key(&sha),
+                    path,
+                    bytes,
+                }),
+                1,
+                None,
+            ),
+            Err(e) => (Err(format!("cannot read {}: {e}", path.display())), 1, None),
+        },
+    };
+    Attempt {
+        result,
+        attempts,
+        http_status,
+        started_at,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+/// The key the store keeps for a source's content: SHA-256 of lineup's version and the raw
+/// content's SHA-256. The version is part of it so that an upgraded reader parses every
+/// source again.
+fn content_key(raw_sha256: &str) -> String {
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    hasher.update(b"\0");
+    hasher.update(raw_sha256.as_bytes());
+    crate::output::hex(&hasher.finalize())
+}
+
+/// SHA-256 (hex) and size of a file's bytes, as stored (before decompression).
+fn file_sha256(path: &Path) -> std::io::Result<(String, u64)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
+    }
+    Ok((crate::output::hex(&hasher.finalize()), bytes))
+}
