@@ -139,7 +139,11 @@ fn build(
         .map(|s| Job::Stream(s))
         .chain(guides.iter().map(|g| Job::Guide(g)))
         .collect();
-    let client = crate::fetch::Client::new(std::env::temp_dir());
+    // Fetch spools go where spill files go; creating the area also removes what killed
+    // builds left there.
+    let spill =
+        crate::memory::spill::SpillArea::new(spill_dir.as_deref(), None, Arc::clone(budget))?;
+    let client = crate::fetch::Client::new(&spill.dir);
     let refresh = ingest::Refresh {
         offline: args.offline,
         client: &client,
@@ -196,11 +200,7 @@ fn build(
             .iter()
             .map(|s| (s.name.clone(), s.items))
             .collect(),
-        spill: crate::memory::spill::SpillArea::new(
-            spill_dir.as_deref(),
-            None,
-            Arc::clone(budget),
-        )?,
+        spill,
     };
     let mut failed_proxies = 0;
     for proxy in &proxies {

@@ -148,7 +148,7 @@ fn prefetch(
 
     let mut settings = SourceFetch::resolve(&ctx.config.file.settings.fetch, &Default::default());
     settings.max_size = settings.max_size.min(fetch::MAX_LOGO_SIZE);
-    let client = Client::new(std::env::temp_dir());
+    let client = Client::new(&ctx.spill.dir);
     let fetcher = fetch::Fetcher {
         client: &client,
         settings,

@@ -55,3 +55,77 @@ fn sigint_mid_build_leaves_previous_output_and_a_usable_database() {
     env.lineup(&["build"]).ok();
     assert_eq!(names(&env.read("out/p.m3u")).len(), 200_000);
 }
+
+/// Wait for `child` to end, up to `limit`; None when it is still running (then it is killed).
+fn wait_for(child: &mut std::process::Child, limit: std::time::Duration) -> Option<i32> {
+    let end = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < end {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status.code().unwrap_or(-1));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// A provider that accepts the request and never sends headers, with `timeout = "60s"`: a
+/// SIGTERM (what systemd sends on stop) ends the build at once, not when the attempt times out.
+#[test]
+fn sigterm_while_waiting_for_headers_ends_the_build_at_once() {
+    use crate::http_server::{Body, Route};
+    let net = crate::network::Net::new();
+    net.server
+        .route("/list.m3u", Route::Ok(Body::new(crate::network::good())));
+    net.one_source("", "timeout = \"60s\"\nretries = 0\n");
+    let text = net.env.read("lineup.toml");
+    net.env.write(
+        "lineup.toml",
+        text.replace("[settings]\n", "[settings]\nspill_dir = \"spill\"\n"),
+    );
+    net.env.lineup(&["build"]).ok();
+    let before = net.env.read("out/p.m3u");
+
+    net.server.route(
+        "/list.m3u",
+        Route::Stall(std::time::Duration::from_secs(120)),
+    );
+    let mut child = net
+        .env
+        .command(&["build"])
+        .env("TMPDIR", net.env.path("spill"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while net.server.hits("/list.m3u") < 2 && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        net.server.hits("/list.m3u"),
+        2,
+        "the build reached the server"
+    );
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    // Generous: the point is "not after the 60 s attempt timeout".
+    let code = wait_for(&mut child, std::time::Duration::from_secs(15));
+    assert_eq!(
+        code,
+        Some(1),
+        "SIGTERM ends the build (exit 1, interrupted)"
+    );
+    assert_eq!(net.env.read("out/p.m3u"), before);
+    assert_eq!(net.env.list("out"), ["p.m3u"]);
+    let leftovers: Vec<String> = net
+        .env
+        .list("spill")
+        .into_iter()
+        .filter(|f| f.starts_with("lineup-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
