@@ -46,7 +46,10 @@ pub fn run(args: &BuildArgs, cancel: Arc<AtomicBool>) -> Result<Exit, Failure> {
         crate::config::units::HumanBytes(budget.limit())
     );
     let mut findings = Findings::default();
-    let result = build(args, &config, &db, &budget, cancel, &mut findings);
+    let result = build(args, &config, &db, &budget, cancel, &mut findings).map_err(|mut f| {
+        f.error = crate::store::file::name_file(f.error, &db);
+        f
+    });
     let (exit, error) = match &result {
         Ok(exit) => (*exit, None),
         Err(f) => (f.exit, Some(crate::secrets::mask(&format!("{f}")))),
@@ -102,7 +105,7 @@ fn build(
         .context("cannot start worker threads")?;
 
     let _lock = BuildLock::acquire(db, args.wait)?;
-    let mut store = Store::open(db)?;
+    let (mut store, set_aside) = Store::open_for_build(db)?;
     store.sync_sources(
         config
             .file
@@ -215,6 +218,7 @@ fn build(
                     return Err(Failure::new(Exit::Runtime, anyhow!("interrupted")));
                 }
                 failed_proxies += 1;
+                let e = crate::store::file::name_file(e, db);
                 error!("proxy {name}: {e:#}");
             }
         }
@@ -225,11 +229,14 @@ fn build(
             anyhow!("{failed_proxies} of {} proxies failed", proxies.len()),
         ));
     }
-    Ok(if findings.sources.iter().any(|o| o.failed) {
-        Exit::Degraded
-    } else {
-        Exit::Success
-    })
+    // A database set aside as corrupt took every cached copy with it: degraded.
+    Ok(
+        if set_aside.is_some() || findings.sources.iter().any(|o| o.failed) {
+            Exit::Degraded
+        } else {
+            Exit::Success
+        },
+    )
 }
 
 /// The build's clock in UTC epoch seconds: now, or `$LINEUP_NOW` (epoch seconds) so that
@@ -417,6 +424,7 @@ fn record_run(db: &std::path::Path, fingerprint: Option<&str>, started_at: i64, 
             .map_err(anyhow::Error::from)
     });
     if let Err(e) = result {
+        let e = crate::store::file::name_file(e, db);
         crate::warn!("cannot record the run in the database: {e:#}");
     }
 }
