@@ -87,7 +87,8 @@ pub struct BuildArgs {
     /// not change), write nothing, print `unchanged` and exit 0.
     #[arg(long)]
     pub if_changed: bool,
-    /// Write the run report as JSON to FILE, or to stdout with `-`.
+    /// Write the run report as JSON to FILE, or to stdout with `-` (stdout then carries that
+    /// one JSON document only: dry-run counts and `unchanged` go to stderr).
     #[arg(long, value_name = "FILE|-")]
     pub report: Option<PathBuf>,
     /// When another build holds the lock on the database, wait up to DURATION (e.g. 30s, 5m)

@@ -30,8 +30,22 @@ struct Findings {
 pub fn run(args: &BuildArgs, cancel: Arc<AtomicBool>) -> Result<Exit, Failure> {
     let started = Instant::now();
     let started_at = crate::store::now_ms();
-    // A configuration error writes nothing at all, not even a report.
-    let config = super::load_config(args.config.config.as_deref())?;
+    // A configuration error writes nothing at all, not even a report file; with `--report -`
+    // stdout still gets its one JSON document.
+    let config = match super::load_config(args.config.config.as_deref()) {
+        Ok(config) => config,
+        Err(f) => {
+            if report_to_stdout(args) {
+                let budget = crate::memory::Budget::from_settings(args.memory_limit);
+                let result = Err(f);
+                let report =
+                    make_report(started, started_at, &result, Findings::default(), &budget);
+                report.write(std::path::Path::new("-"))?;
+                return result;
+            }
+            return Err(f);
+        }
+    };
     let db = args
         .db
         .clone()
@@ -50,12 +64,43 @@ pub fn run(args: &BuildArgs, cancel: Arc<AtomicBool>) -> Result<Exit, Failure> {
         f.error = crate::store::file::name_file(f.error, &db);
         f
     });
-    let (exit, error) = match &result {
+    let findings_fingerprint = findings.fingerprint.take();
+    let report = make_report(started, started_at, &result, findings, &budget);
+    if result.as_ref().err().is_none_or(|f| f.exit != Exit::Locked) {
+        record_run(&db, findings_fingerprint.as_deref(), started_at, &report);
+    }
+    if let Some(target) = &args.report {
+        report.write(target)?;
+    }
+    result
+}
+
+/// Whether `--report -` asked for the report on stdout, which then carries nothing else.
+fn report_to_stdout(args: &BuildArgs) -> bool {
+    args.report.as_deref() == Some(std::path::Path::new("-"))
+}
+
+/// A line for the user: on stdout, or on stderr when stdout carries the JSON report.
+fn say(args: &BuildArgs, line: &str) {
+    if report_to_stdout(args) {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
+fn make_report(
+    started: Instant,
+    started_at: i64,
+    result: &Result<Exit, Failure>,
+    findings: Findings,
+    budget: &crate::memory::Budget,
+) -> Report {
+    let (exit, error) = match result {
         Ok(exit) => (*exit, None),
         Err(f) => (f.exit, Some(crate::secrets::mask(&format!("{f}")))),
     };
-    let findings_fingerprint = findings.fingerprint.take();
-    let report = Report {
+    Report {
         version: env!("CARGO_PKG_VERSION"),
         started_at: crate::report::rfc3339(started_at),
         duration_ms: started.elapsed().as_millis() as u64,
@@ -74,14 +119,7 @@ pub fn run(args: &BuildArgs, cancel: Arc<AtomicBool>) -> Result<Exit, Failure> {
                 .load(std::sync::atomic::Ordering::Relaxed),
             max_pressure: budget.max_pressure().as_str().into(),
         },
-    };
-    if exit != Exit::Locked {
-        record_run(&db, findings_fingerprint.as_deref(), started_at, &report);
     }
-    if let Some(target) = &args.report {
-        report.write(target)?;
-    }
-    result
 }
 
 fn build(
@@ -185,7 +223,7 @@ fn build(
     let fingerprint = fingerprint(config, &proxies, &output_dir);
     findings.fingerprint = (!args.dry_run).then(|| fingerprint.clone());
     if args.if_changed && unchanged(&store, findings, &fingerprint, &proxies, &output_dir)? {
-        println!("unchanged");
+        say(args, "unchanged");
         info!("nothing changed since the last successful build; nothing written");
         return Ok(Exit::Success);
     }
@@ -210,7 +248,7 @@ fn build(
         let name = &proxy.name.get_ref().0;
         match pool.install(|| pipeline::run_proxy(&ctx, proxy)) {
             Ok(report) => {
-                summarize(&report, args.dry_run);
+                summarize(&report, args);
                 findings.proxies.push(report);
             }
             Err(e) => {
@@ -273,14 +311,14 @@ fn selected_proxies<'a>(
         .collect()
 }
 
-fn summarize(report: &ProxyReport, dry_run: bool) {
-    if dry_run {
+fn summarize(report: &ProxyReport, args: &BuildArgs) {
+    if args.dry_run {
         let removed: Vec<String> = report
             .filtered_by
             .iter()
             .map(|(name, n)| format!("{name}: {n}"))
             .collect();
-        println!(
+        let line = format!(
             "{}: {} in, {} after mapping ({} changed), {} after filters ({}), {} deduped, {} out",
             report.name,
             report.channels_in,
@@ -295,6 +333,7 @@ fn summarize(report: &ProxyReport, dry_run: bool) {
             report.deduped,
             report.channels_out
         );
+        say(args, &line);
         return;
     }
     for stage in &report.stages {

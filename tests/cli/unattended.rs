@@ -78,3 +78,35 @@ fn systemd_service_command_builds_then_reports_unchanged() {
     assert!(env.path("out/home.m3u").exists());
     run("unchanged\n");
 }
+
+/// With `--report -` stdout is exactly one JSON document in every mode; the human lines
+/// (`unchanged`, the dry-run counts) go to stderr.
+#[test]
+fn report_on_stdout_is_the_only_thing_there_in_every_mode() {
+    let env = Env::demo();
+    let parse = |args: &[&str], code: i32| {
+        let mut all = vec!["build"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--report", "-"]);
+        let run = env.lineup(&all);
+        run.expect(code);
+        let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: stdout is not one JSON document ({e}):\n{}",
+                run.stdout
+            )
+        });
+        assert_eq!(report["exit_code"], code, "{args:?}");
+        run.stderr
+    };
+    let stderr = parse(&["--dry-run"], 0);
+    assert!(
+        stderr.contains(" in, "),
+        "dry-run counts on stderr: {stderr}"
+    );
+    parse(&[], 0);
+    let stderr = parse(&["--if-changed"], 0);
+    assert!(stderr.contains("unchanged"), "{stderr}");
+    env.write("lineup.toml", "[[proxy]]\nbogus = true\n");
+    parse(&[], 2);
+}
