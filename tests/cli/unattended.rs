@@ -223,7 +223,8 @@ fn report_on_stdout_is_the_only_thing_there_in_every_mode() {
             )
         });
         assert_eq!(report["exit_code"], code, "{args:?}");
-        run.stderr
+        crate::harness::validate_report(&report);
+        run.stderr.clone()
     };
     let stderr = parse(&["--dry-run"], 0);
     assert!(
