@@ -133,6 +133,8 @@ fn prefetch(
         stats.failed = stats.distinct;
         return Ok((stats, Vec::new()));
     }
+    // What a killed build left half-copied.
+    crate::tempfiles::sweep(dir, fetch::TEMP_PREFIX, ".tmp");
     let mut store = Store::open(&ctx.db)?;
     let jobs = urls
         .iter()
