@@ -32,7 +32,9 @@ pub struct Cli {
 pub enum Command {
     /// Fetch the sources and write each proxy's playlist.
     Build(BuildArgs),
-    /// Validate the configuration and every expression (no network) and print the plan.
+    /// Validate the configuration and every expression (no network) and print the plan. Two
+    /// outputs on one path are an error; a missing or unreadable local source or guide file
+    /// draws a warning (exit still 0).
     Check(ConfigArg),
     /// Write a commented starter configuration (refuses to overwrite).
     Init(InitArgs),
