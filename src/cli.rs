@@ -32,7 +32,9 @@ pub struct Cli {
 pub enum Command {
     /// Fetch the sources and write each proxy's playlist.
     Build(BuildArgs),
-    /// Validate the configuration and every expression (no network) and print the plan.
+    /// Validate the configuration and every expression (no network) and print the plan. Two
+    /// outputs on one path are an error; a missing or unreadable local source or guide file
+    /// draws a warning (exit still 0).
     Check(ConfigArg),
     /// Write a commented starter configuration (refuses to overwrite).
     Init(InitArgs),
@@ -87,7 +89,8 @@ pub struct BuildArgs {
     /// not change), write nothing, print `unchanged` and exit 0.
     #[arg(long)]
     pub if_changed: bool,
-    /// Write the run report as JSON to FILE, or to stdout with `-`.
+    /// Write the run report as JSON to FILE, or to stdout with `-` (stdout then carries that
+    /// one JSON document only: dry-run counts and `unchanged` go to stderr).
     #[arg(long, value_name = "FILE|-")]
     pub report: Option<PathBuf>,
     /// When another build holds the lock on the database, wait up to DURATION (e.g. 30s, 5m)

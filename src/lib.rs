@@ -23,3 +23,4 @@ pub mod report;
 pub mod rules;
 pub mod secrets;
 pub mod store;
+pub mod tempfiles;

@@ -17,22 +17,39 @@ pub struct BuildLock {
     pub path: PathBuf,
 }
 
-/// The lock file that guards `db`.
+/// The lock file that guards `db`: beside the file the path leads to, so that a database
+/// reached through a symlink or another relative path shares one lock.
 pub fn lock_path(db: &Path) -> PathBuf {
+    let db = canonical(db);
     let mut name = db.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
     db.with_file_name(name)
+}
+
+/// `db` with symlinks resolved; when it does not exist yet, its directory resolved.
+pub fn canonical(db: &Path) -> PathBuf {
+    if let Ok(path) = db.canonicalize() {
+        return path;
+    }
+    let dir = db
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match (dir.canonicalize(), db.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => db.to_path_buf(),
+    }
 }
 
 impl BuildLock {
     /// Take the lock, waiting up to `wait` for another build to finish; without `wait`, or
     /// when it runs out, fail with exit code 5 naming the holder's PID.
     pub fn acquire(db: &Path, wait: Option<Duration>) -> Result<BuildLock, Failure> {
-        let path = lock_path(db);
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(dir) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
+        let path = lock_path(db);
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -103,6 +120,14 @@ mod tests {
             .unwrap();
         assert_eq!(err.exit, Exit::Locked);
         drop(first);
-        BuildLock::acquire(&db, None).unwrap();
+        let held = BuildLock::acquire(&db, None).unwrap();
+
+        // The same database through a symlink is the same lock.
+        std::fs::write(&db, "").unwrap();
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&db, &link).unwrap();
+        let err = BuildLock::acquire(&link, None).err().unwrap();
+        assert_eq!(err.exit, Exit::Locked);
+        drop(held);
     }
 }

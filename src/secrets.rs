@@ -23,7 +23,9 @@ pub fn register(value: &str) {
     }
 }
 
-/// Register the password (and user) of a URL's userinfo, if it has one.
+/// Register the password (and user) of a URL's userinfo, if it has one, and the values of
+/// query parameters named like credentials (`username`, `password`, `token`, `key`, ...):
+/// providers repeat them in every stream URL of the playlist they serve.
 pub fn register_url(url: &str) {
     if let Some((user, pass)) = userinfo(url) {
         register(user);
@@ -31,6 +33,56 @@ pub fn register_url(url: &str) {
             register(pass);
         }
     }
+    for value in credential_params(url) {
+        register(&value);
+        register(&percent_decode(&value));
+    }
+}
+
+/// Query parameter names (lower case) whose values are credentials when the name contains one.
+const CREDENTIAL_NAMES: [&str; 7] = ["user", "pass", "pwd", "token", "key", "secret", "auth"];
+
+/// The raw values of credential-like query parameters of `url`.
+pub fn credential_params(url: &str) -> Vec<String> {
+    let Some((_, query)) = url.split_once('?') else {
+        return Vec::new();
+    };
+    let query = query.split('#').next().unwrap_or_default();
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(name, value)| {
+            let name = name.to_ascii_lowercase();
+            !value.is_empty() && CREDENTIAL_NAMES.iter().any(|c| name.contains(c))
+        })
+        .map(|(_, value)| value.to_string())
+        .collect()
+}
+
+/// Whether `url` carries credentials: user info, or a credential-like query value.
+pub fn url_has_credentials(url: &str) -> bool {
+    userinfo(url).is_some() || !credential_params(url).is_empty()
+}
+
+/// `%XX` decoded (and `+` kept): what a server sees of a query value.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn userinfo(url: &str) -> Option<(&str, Option<&str>)> {
@@ -96,5 +148,13 @@ mod tests {
         register("hunter2-secret");
         let masked = mask("GET http://me:pw@host:8080/live/x/hunter2-secret/1.ts failed");
         assert_eq!(masked, "GET http://***@host:8080/live/x/***/1.ts failed");
+
+        register_url("http://panel.example/get.php?username=alice77&password=s3cr%21t&type=m3u");
+        assert_eq!(
+            mask("http://panel.example/live/alice77/s3cr!t/5.ts"),
+            "http://panel.example/live/***/***/5.ts"
+        );
+        assert!(url_has_credentials("http://h/x.m3u?token=abcdef"));
+        assert!(!url_has_credentials("http://h/x.m3u?type=m3u_plus"));
     }
 }

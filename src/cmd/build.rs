@@ -30,8 +30,22 @@ struct Findings {
 pub fn run(args: &BuildArgs, cancel: Arc<AtomicBool>) -> Result<Exit, Failure> {
     let started = Instant::now();
     let started_at = crate::store::now_ms();
-    // A configuration error writes nothing at all, not even a report.
-    let config = super::load_config(args.config.config.as_deref())?;
+    // A configuration error writes nothing at all, not even a report file; with `--report -`
+    // stdout still gets its one JSON document.
+    let config = match super::load_config(args.config.config.as_deref()) {
+        Ok(config) => config,
+        Err(f) => {
+            if report_to_stdout(args) {
+                let budget = crate::memory::Budget::from_settings(args.memory_limit);
+                let result = Err(f);
+                let report =
+                    make_report(started, started_at, &result, Findings::default(), &budget);
+                report.write(std::path::Path::new("-"))?;
+                return result;
+            }
+            return Err(f);
+        }
+    };
     let db = args
         .db
         .clone()
@@ -46,13 +60,47 @@ pub fn run(args: &BuildArgs, cancel: Arc<AtomicBool>) -> Result<Exit, Failure> {
         crate::config::units::HumanBytes(budget.limit())
     );
     let mut findings = Findings::default();
-    let result = build(args, &config, &db, &budget, cancel, &mut findings);
-    let (exit, error) = match &result {
+    let result = build(args, &config, &db, &budget, cancel, &mut findings).map_err(|mut f| {
+        f.error = crate::store::file::name_file(f.error, &db);
+        f
+    });
+    let findings_fingerprint = findings.fingerprint.take();
+    let report = make_report(started, started_at, &result, findings, &budget);
+    if result.as_ref().err().is_none_or(|f| f.exit != Exit::Locked) {
+        record_run(&db, findings_fingerprint.as_deref(), started_at, &report);
+    }
+    if let Some(target) = &args.report {
+        report.write(target)?;
+    }
+    result
+}
+
+/// Whether `--report -` asked for the report on stdout, which then carries nothing else.
+fn report_to_stdout(args: &BuildArgs) -> bool {
+    args.report.as_deref() == Some(std::path::Path::new("-"))
+}
+
+/// A line for the user: on stdout, or on stderr when stdout carries the JSON report.
+fn say(args: &BuildArgs, line: &str) {
+    if report_to_stdout(args) {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
+fn make_report(
+    started: Instant,
+    started_at: i64,
+    result: &Result<Exit, Failure>,
+    findings: Findings,
+    budget: &crate::memory::Budget,
+) -> Report {
+    let (exit, error) = match result {
         Ok(exit) => (*exit, None),
         Err(f) => (f.exit, Some(crate::secrets::mask(&format!("{f}")))),
     };
-    let findings_fingerprint = findings.fingerprint.take();
-    let report = Report {
+    Report {
         version: env!("CARGO_PKG_VERSION"),
         started_at: crate::report::rfc3339(started_at),
         duration_ms: started.elapsed().as_millis() as u64,
@@ -71,14 +119,7 @@ pub fn run(args: &BuildArgs, cancel: Arc<AtomicBool>) -> Result<Exit, Failure> {
                 .load(std::sync::atomic::Ordering::Relaxed),
             max_pressure: budget.max_pressure().as_str().into(),
         },
-    };
-    if exit != Exit::Locked {
-        record_run(&db, findings_fingerprint.as_deref(), started_at, &report);
     }
-    if let Some(target) = &args.report {
-        report.write(target)?;
-    }
-    result
 }
 
 fn build(
@@ -102,7 +143,7 @@ fn build(
         .context("cannot start worker threads")?;
 
     let _lock = BuildLock::acquire(db, args.wait)?;
-    let mut store = Store::open(db)?;
+    let (mut store, set_aside) = Store::open_for_build(db)?;
     store.sync_sources(
         config
             .file
@@ -139,7 +180,11 @@ fn build(
         .map(|s| Job::Stream(s))
         .chain(guides.iter().map(|g| Job::Guide(g)))
         .collect();
-    let client = crate::fetch::Client::new(std::env::temp_dir());
+    // Fetch spools go where spill files go; creating the area also removes what killed
+    // builds left there.
+    let spill =
+        crate::memory::spill::SpillArea::new(spill_dir.as_deref(), None, Arc::clone(budget))?;
+    let client = crate::fetch::Client::new(&spill.dir);
     let refresh = ingest::Refresh {
         offline: args.offline,
         client: &client,
@@ -178,7 +223,7 @@ fn build(
     let fingerprint = fingerprint(config, &proxies, &output_dir);
     findings.fingerprint = (!args.dry_run).then(|| fingerprint.clone());
     if args.if_changed && unchanged(&store, findings, &fingerprint, &proxies, &output_dir)? {
-        println!("unchanged");
+        say(args, "unchanged");
         info!("nothing changed since the last successful build; nothing written");
         return Ok(Exit::Success);
     }
@@ -196,18 +241,14 @@ fn build(
             .iter()
             .map(|s| (s.name.clone(), s.items))
             .collect(),
-        spill: crate::memory::spill::SpillArea::new(
-            spill_dir.as_deref(),
-            None,
-            Arc::clone(budget),
-        )?,
+        spill,
     };
     let mut failed_proxies = 0;
     for proxy in &proxies {
         let name = &proxy.name.get_ref().0;
         match pool.install(|| pipeline::run_proxy(&ctx, proxy)) {
             Ok(report) => {
-                summarize(&report, args.dry_run);
+                summarize(&report, args);
                 findings.proxies.push(report);
             }
             Err(e) => {
@@ -215,6 +256,7 @@ fn build(
                     return Err(Failure::new(Exit::Runtime, anyhow!("interrupted")));
                 }
                 failed_proxies += 1;
+                let e = crate::store::file::name_file(e, db);
                 error!("proxy {name}: {e:#}");
             }
         }
@@ -225,11 +267,14 @@ fn build(
             anyhow!("{failed_proxies} of {} proxies failed", proxies.len()),
         ));
     }
-    Ok(if findings.sources.iter().any(|o| o.failed) {
-        Exit::Degraded
-    } else {
-        Exit::Success
-    })
+    // A database set aside as corrupt took every cached copy with it: degraded.
+    Ok(
+        if set_aside.is_some() || findings.sources.iter().any(|o| o.failed) {
+            Exit::Degraded
+        } else {
+            Exit::Success
+        },
+    )
 }
 
 /// The build's clock in UTC epoch seconds: now, or `$LINEUP_NOW` (epoch seconds) so that
@@ -266,14 +311,14 @@ fn selected_proxies<'a>(
         .collect()
 }
 
-fn summarize(report: &ProxyReport, dry_run: bool) {
-    if dry_run {
+fn summarize(report: &ProxyReport, args: &BuildArgs) {
+    if args.dry_run {
         let removed: Vec<String> = report
             .filtered_by
             .iter()
             .map(|(name, n)| format!("{name}: {n}"))
             .collect();
-        println!(
+        let line = format!(
             "{}: {} in, {} after mapping ({} changed), {} after filters ({}), {} deduped, {} out",
             report.name,
             report.channels_in,
@@ -288,6 +333,7 @@ fn summarize(report: &ProxyReport, dry_run: bool) {
             report.deduped,
             report.channels_out
         );
+        say(args, &line);
         return;
     }
     for stage in &report.stages {
@@ -417,6 +463,7 @@ fn record_run(db: &std::path::Path, fingerprint: Option<&str>, started_at: i64, 
             .map_err(anyhow::Error::from)
     });
     if let Err(e) = result {
+        let e = crate::store::file::name_file(e, db);
         crate::warn!("cannot record the run in the database: {e:#}");
     }
 }

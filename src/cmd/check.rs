@@ -81,7 +81,40 @@ pub fn run(args: &ConfigArg) -> Result<Exit, Failure> {
             out.push_str(&format!("  xmltv -> {}\n", dest.display()));
         }
     }
+    warn_unreadable_files(&config);
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(crate::secrets::mask(&out).as_bytes());
     Ok(Exit::Success)
+}
+
+/// A local source or guide that is missing or unreadable is not a configuration error (it may
+/// appear before the build runs, and a build falls back on its cached copy) but is worth a
+/// warning: without a cached copy the build exits 4.
+fn warn_unreadable_files(config: &crate::config::Config) {
+    let sources = config
+        .file
+        .sources
+        .iter()
+        .filter_map(|s| s.m3u.as_ref().map(|m| ("source", &s.name, m)));
+    let guides = config
+        .file
+        .epgs
+        .iter()
+        .filter_map(|e| e.xmltv.as_ref().map(|x| ("epg", &e.name, x)));
+    for (kind, name, location) in sources.chain(guides) {
+        let location = location.get_ref().as_str();
+        if is_url(location) {
+            continue;
+        }
+        let path = config.resolve(location);
+        let problem = match std::fs::File::open(&path) {
+            Ok(_) if path.is_dir() => Some("is a directory".to_string()),
+            Ok(_) => None,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".into()),
+            Err(e) => Some(format!("cannot be read: {e}")),
+        };
+        if let Some(problem) = problem {
+            crate::warn!("{kind} `{}`: {} {problem}", name.get_ref(), path.display());
+        }
+    }
 }

@@ -99,8 +99,13 @@ fn examples() -> String {
         ".SH EXAMPLES\n\
 .SS \"Run it from a systemd timer\"\n\
 A oneshot service rebuilds with \\fB\\-\\-if\\-changed\\fR (nothing is written when no source and \
-not the configuration changed) and treats exit code 3 (degraded) as success; state lives in \
-/var/lib/lineup (the database named by \\fIsettings.database\\fR).\n\
+not the configuration changed) and treats exit code 3 (degraded) as success. It runs as the \
+system user \\fBlineup\\fR (create it first: \\fBuseradd \\-\\-system \\-\\-user\\-group \
+\\-\\-home\\-dir /var/lib/lineup \\-\\-shell /usr/sbin/nologin lineup\\fR) with the binary in \
+/usr/local/bin and the configuration in /etc/lineup/lineup.toml; the database and the outputs live \
+in /var/lib/lineup (\\fBStateDirectory\\fR), named on the command line so that the relative paths of \
+the starter configuration do not resolve in the read\\-only /etc/lineup. SIGTERM stops a build \
+within 2 seconds, previous outputs intact.\n\
 .PP\n\
 \\fI/etc/systemd/system/lineup.service\\fR:\n\
 .PP\n.nf\n{}\n.fi\n.PP\n\

@@ -50,9 +50,10 @@ pub fn run(args: &SourcesArgs) -> Result<Exit, Failure> {
         .db
         .clone()
         .unwrap_or_else(|| config.resolve(&config.file.settings.database));
-    // Checked before opening: `Store::open` would create an empty database.
+    // Checked before opening: `Store::open` would create an empty database. Read-only: a
+    // user who may read the database but not write it (or its directory) gets an answer.
     let store = if db.exists() {
-        Some(Store::open(&db)?)
+        Some(Store::open_read_only(&db)?)
     } else {
         crate::info!(
             "no database yet at {}: every source is unknown until `lineup build` runs",
@@ -60,7 +61,7 @@ pub fn run(args: &SourcesArgs) -> Result<Exit, Failure> {
         );
         None
     };
-    let rows = rows(&config, store.as_ref())?;
+    let rows = rows(&config, store.as_ref()).map_err(|e| crate::store::file::name_file(e, &db))?;
     let text = if args.json {
         let mut json = serde_json::to_string_pretty(&rows).context("cannot encode JSON")?;
         json.push('\n');

@@ -235,8 +235,40 @@ pub(super) fn validate(config: &Config) -> Vec<ConfigError> {
         }
     }
 
+    output_paths(config, &mut errors);
     errors.extend(crate::rules::validate(config));
     errors
+}
+
+/// Two proxies (or one proxy's playlist and guide) writing the same file: the last would
+/// silently win. Paths compare as written under `output_dir`, `./` and doubled `/` ignored.
+fn output_paths(config: &Config, errors: &mut Vec<ConfigError>) {
+    let mut seen: Vec<(std::path::PathBuf, String)> = Vec::new();
+    for proxy in &config.file.proxies {
+        let pname = &proxy.name.get_ref().0;
+        let outputs =
+            std::iter::once(("m3u", &proxy.m3u)).chain(proxy.xmltv.iter().map(|x| ("xmltv", x)));
+        for (key, path) in outputs {
+            if path.get_ref().is_empty() {
+                continue;
+            }
+            let normal: std::path::PathBuf = std::path::Path::new(path.get_ref().as_str())
+                .components()
+                .filter(|c| *c != std::path::Component::CurDir)
+                .collect();
+            let what = format!("proxy `{pname}` `{key}`");
+            match seen.iter().find(|(p, _)| *p == normal) {
+                Some((_, first)) => errors.push(config.error_at(
+                    path.span(),
+                    format!(
+                        "{what} writes `{}`, as {first} does: each output needs its own path",
+                        path.get_ref().as_str()
+                    ),
+                )),
+                None => seen.push((normal, what)),
+            }
+        }
+    }
 }
 
 fn unique<'a>(

@@ -33,6 +33,9 @@ impl std::ops::Deref for EnvString {
 }
 
 /// Expand `${NAME}` references. `$` not followed by `{` is kept as is (templates use `$1`).
+/// In a URL written with its scheme (`http://...${PASS}...`) a value is percent-encoded for
+/// the part it lands in: user info, path segment, query value or fragment (a value in the
+/// scheme or host, such as `${SERVER}`, is taken as written: it is URL syntax itself).
 pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -49,11 +52,53 @@ pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
         let value =
             lookup(name).ok_or_else(|| format!("environment variable `{name}` is not set"))?;
         crate::secrets::register(&value);
-        out.push_str(&value);
         rest = &after[end + 1..];
+        if url_part_encodes(&out, rest) {
+            let encoded = percent_encode(&value);
+            crate::secrets::register(&encoded);
+            out.push_str(&encoded);
+        } else {
+            out.push_str(&value);
+        }
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Whether a value between `before` (expanded so far) and `after` (the raw rest) sits in a part
+/// of a URL that takes percent-encoded data: anywhere after the authority, or in the user
+/// info (the authority up to an `@`).
+fn url_part_encodes(before: &str, after: &str) -> bool {
+    let Some((scheme, tail)) = before.split_once("://") else {
+        return false;
+    };
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    {
+        return false;
+    }
+    if tail.contains(['/', '?', '#']) {
+        return true;
+    }
+    // Still in the authority: user info when an `@` follows before it ends.
+    let authority_rest = after.split(['/', '?', '#']).next().unwrap_or_default();
+    authority_rest.contains('@')
+}
+
+/// Percent-encode everything but RFC 3986 unreserved characters: safe in user info, a path
+/// segment and a query value.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 impl<'de> Deserialize<'de> for EnvString {
@@ -170,5 +215,38 @@ mod tests {
                 .contains("`B` is not set")
         );
         assert!(expand_env("${A", lookup).is_err());
+    }
+
+    #[test]
+    fn url_values_are_encoded_for_their_part() {
+        let lookup = |n: &str| {
+            Some(match n {
+                "P" => "a b&c#d@e/f:g\u{e9}".to_string(),
+                "HOST" => "h.example:8080".to_string(),
+                "BASE" => "http://h.example/x".to_string(),
+                _ => "u".to_string(),
+            })
+        };
+        let enc = "a%20b%26c%23d%40e%2Ff%3Ag%C3%A9";
+        let cases = [
+            ("http://${U}:${P}@h/x", format!("http://u:{enc}@h/x")),
+            (
+                "http://${HOST}/get.php",
+                "http://h.example:8080/get.php".into(),
+            ),
+            (
+                "http://h/live/${P}/1.ts",
+                format!("http://h/live/{enc}/1.ts"),
+            ),
+            (
+                "http://h/get.php?u=me&p=${P}",
+                format!("http://h/get.php?u=me&p={enc}"),
+            ),
+            ("${BASE}/y?p=${P}", format!("http://h.example/x/y?p={enc}")),
+            ("Bearer ${P}", "Bearer a b&c#d@e/f:g\u{e9}".into()),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(expand_env(raw, lookup).unwrap(), want, "{raw}");
+        }
     }
 }

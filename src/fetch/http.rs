@@ -2,10 +2,14 @@
 //! per attempt with the attempt's timeout covering connect, headers and the whole body, at most
 //! [`MAX_REDIRECTS`] redirects, conditional headers from the stored validators, and the body
 //! streamed to a spool file while it is counted against `max_size` and hashed. Nothing here
-//! holds a body in memory: playlists of a few hundred megabytes are common.
+//! holds a body in memory: playlists of a few hundred megabytes are common. Each attempt runs
+//! on a thread of its own so that Ctrl-C or SIGTERM ends a fetch at once, whatever it waits on.
 
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -14,6 +18,9 @@ use tempfile::NamedTempFile;
 use super::error::{FetchError, FetchErrorKind};
 use super::retry::{Control, with_retries};
 use super::settings::SourceFetch;
+
+/// Spool files are `lineup-fetch-<pid>-*`, in the build's spill directory.
+pub const SPOOL_PREFIX: &str = "lineup-fetch-";
 
 /// Redirects followed per attempt; one more is an error (a loop ends here quickly).
 pub const MAX_REDIRECTS: u32 = 5;
@@ -147,6 +154,10 @@ impl Client {
         })
     }
 
+    /// One attempt, run on a thread of its own while this one watches the Ctrl-C/SIGTERM
+    /// flag: a blocking connect, TLS handshake or wait for headers cannot be interrupted, so on
+    /// a signal the attempt is abandoned (its thread ends with the process) and this returns
+    /// at once. The spool file belongs to this side, so an abandoned attempt leaves none.
     fn attempt(
         &self,
         url: &str,
@@ -155,6 +166,98 @@ impl Client {
         ctl: &Control<'_>,
     ) -> Result<Attempt, FetchError> {
         let budget = cfg.timeout.min(ctl.remaining());
+        let spool_err = |e: io::Error| {
+            FetchError::new(
+                FetchErrorKind::Spool,
+                format!("spool file in {}: {e}", self.spool_dir.display()),
+            )
+        };
+        let spool = tempfile::Builder::new()
+            .prefix(&crate::tempfiles::prefix(SPOOL_PREFIX))
+            .tempfile_in(&self.spool_dir)
+            .map_err(spool_err)?;
+        let file = spool.as_file().try_clone().map_err(spool_err)?;
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let job = AttemptJob {
+            agent: self.agent.clone(),
+            url: url.to_string(),
+            cfg: cfg.clone(),
+            validators: validators.clone(),
+            budget,
+            abandoned: Arc::clone(&abandoned),
+            spool_dir: self.spool_dir.clone(),
+        };
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::Builder::new()
+            .name("lineup-fetch".into())
+            .spawn(move || {
+                let _ = tx.send(job.run(file));
+            })
+            .map_err(|e| FetchError::new(FetchErrorKind::Io, format!("{url}: {e}")))?;
+        let received = loop {
+            match rx.recv_timeout(POLL) {
+                Ok(result) => break result?,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    if ctl.cancelled() {
+                        abandoned.store(true, Ordering::Relaxed);
+                        return Err(FetchError::new(FetchErrorKind::Cancelled, "interrupted"));
+                    }
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    return Err(FetchError::new(
+                        FetchErrorKind::Io,
+                        format!("{url}: the download thread ended without an answer"),
+                    ));
+                }
+            }
+        };
+        Ok(match received {
+            Received::NotModified => Attempt::NotModified,
+            Received::Body {
+                bytes,
+                sha256,
+                validators,
+                status,
+            } => Attempt::Body {
+                spool,
+                bytes,
+                sha256,
+                validators,
+                status,
+            },
+        })
+    }
+}
+
+/// How often a waiting fetch looks at the Ctrl-C/SIGTERM flag.
+const POLL: Duration = Duration::from_millis(50);
+
+/// What an attempt's thread hands back (the spool file stays with the caller).
+enum Received {
+    Body {
+        bytes: u64,
+        sha256: String,
+        validators: Validators,
+        status: u16,
+    },
+    NotModified,
+}
+
+/// Everything an attempt's thread owns.
+struct AttemptJob {
+    agent: ureq::Agent,
+    url: String,
+    cfg: SourceFetch,
+    validators: Validators,
+    budget: Duration,
+    /// Set when the caller gave up (a signal): stop writing.
+    abandoned: Arc<AtomicBool>,
+    spool_dir: PathBuf,
+}
+
+impl AttemptJob {
+    fn run(self, spool: File) -> Result<Received, FetchError> {
+        let (url, cfg, budget) = (self.url.as_str(), &self.cfg, self.budget);
         let mut request = self
             .agent
             .get(url)
@@ -166,10 +269,10 @@ impl Client {
         for (name, value) in &cfg.headers {
             request = request.header(name.as_str(), value.as_str());
         }
-        if let Some(etag) = &validators.etag {
+        if let Some(etag) = &self.validators.etag {
             request = request.header("If-None-Match", etag.as_str());
         }
-        if let Some(date) = &validators.last_modified {
+        if let Some(date) = &self.validators.last_modified {
             request = request.header("If-Modified-Since", date.as_str());
         }
         let response = request.call().map_err(|e| classify(url, e, budget))?;
@@ -181,8 +284,8 @@ impl Client {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        if status == 304 && !validators.is_empty() {
-            return Ok(Attempt::NotModified);
+        if status == 304 && !self.validators.is_empty() {
+            return Ok(Received::NotModified);
         }
         if !(200..300).contains(&status) {
             let mut err = FetchError::new(
@@ -200,7 +303,7 @@ impl Client {
         // None when ureq decompresses a Content-Encoding: its reader checks the length then.
         let announced = body.content_length();
         let reader = body.into_with_config().limit(u64::MAX).reader();
-        let (spool, bytes, sha256) = self.spool(url, reader, cfg.max_size, ctl, budget)?;
+        let (bytes, sha256) = self.spool(reader, spool)?;
         if let Some(len) = announced
             && len != bytes
         {
@@ -209,8 +312,7 @@ impl Client {
                 format!("{url}: body ended after {bytes} of {len} bytes"),
             ));
         }
-        Ok(Attempt::Body {
-            spool,
+        Ok(Received::Body {
             bytes,
             sha256,
             validators,
@@ -218,45 +320,38 @@ impl Client {
         })
     }
 
-    /// Stream a body into a fresh spool file, counting and hashing as it goes.
-    fn spool(
-        &self,
-        url: &str,
-        mut reader: impl Read,
-        max_size: u64,
-        ctl: &Control<'_>,
-        budget: Duration,
-    ) -> Result<(NamedTempFile, u64, String), FetchError> {
+    /// Stream a body into the spool file, counting and hashing as it goes.
+    fn spool(&self, mut reader: impl Read, spool: File) -> Result<(u64, String), FetchError> {
         let spool_err = |e: io::Error| {
             FetchError::new(
                 FetchErrorKind::Spool,
                 format!("spool file in {}: {e}", self.spool_dir.display()),
             )
         };
-        let mut spool = tempfile::Builder::new()
-            .prefix("lineup-fetch-")
-            .tempfile_in(&self.spool_dir)
-            .map_err(spool_err)?;
+        let mut spool = io::BufWriter::with_capacity(64 * 1024, spool);
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 64 * 1024];
         let mut bytes = 0u64;
         loop {
-            if ctl.cancelled() {
+            if self.abandoned.load(Ordering::Relaxed) {
                 return Err(FetchError::new(FetchErrorKind::Cancelled, "interrupted"));
             }
             let n = match reader.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(classify(url, ureq::Error::from(e), budget)),
+                Err(e) => {
+                    return Err(classify(&self.url, ureq::Error::from(e), self.budget));
+                }
             };
             bytes += n as u64;
-            if bytes > max_size {
+            if bytes > self.cfg.max_size {
                 return Err(FetchError::new(
                     FetchErrorKind::TooLarge,
                     format!(
-                        "{url}: body larger than {} (max_size)",
-                        crate::config::units::HumanBytes(max_size)
+                        "{}: body larger than {} (max_size)",
+                        self.url,
+                        crate::config::units::HumanBytes(self.cfg.max_size)
                     ),
                 ));
             }
@@ -264,7 +359,7 @@ impl Client {
             spool.write_all(&buf[..n]).map_err(spool_err)?;
         }
         spool.flush().map_err(spool_err)?;
-        Ok((spool, bytes, crate::output::hex(&hasher.finalize())))
+        Ok((bytes, crate::output::hex(&hasher.finalize())))
     }
 }
 

@@ -11,7 +11,7 @@ pub mod xtream;
 pub mod xtream_json;
 
 pub use error::{FetchError, FetchErrorKind};
-pub use http::{Client, Download, FetchOutcome, MAX_REDIRECTS, Validators};
+pub use http::{Client, Download, FetchOutcome, MAX_REDIRECTS, SPOOL_PREFIX, Validators};
 pub use retry::Control;
 pub use settings::{BackoffPolicy, SourceFetch};
 

@@ -460,18 +460,9 @@ fn credentials_query(account: &XtreamAccount) -> String {
     )
 }
 
-/// Percent-encode everything but RFC 3986 unreserved characters: safe in a path segment and
-/// in a query value.
+/// Percent-encode for a path segment or a query value.
 fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::config::values::percent_encode(text)
 }
 
 fn unix_now() -> i64 {

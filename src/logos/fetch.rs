@@ -129,13 +129,16 @@ impl Fetcher<'_> {
     }
 }
 
+/// Logo temporaries are `.logo-<pid>-*.tmp` in the logo directory.
+pub const TEMP_PREFIX: &str = ".logo-";
+
 /// Copy `spool` to `dest` through a temporary file in the same directory, so that a reader
 /// (the web server behind `base_url`) never sees half a logo. Readable by everyone: logos are
 /// public pictures and are meant to be served.
 fn store(spool: &Path, dest: &Path) -> io::Result<()> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     let mut temp = tempfile::Builder::new()
-        .prefix(".logo-")
+        .prefix(&crate::tempfiles::prefix(TEMP_PREFIX))
         .suffix(".tmp")
         .tempfile_in(dir)?;
     io::copy(&mut File::open(spool)?, &mut temp)?;

@@ -133,6 +133,8 @@ fn prefetch(
         stats.failed = stats.distinct;
         return Ok((stats, Vec::new()));
     }
+    // What a killed build left half-copied.
+    crate::tempfiles::sweep(dir, fetch::TEMP_PREFIX, ".tmp");
     let mut store = Store::open(&ctx.db)?;
     let jobs = urls
         .iter()
@@ -148,7 +150,7 @@ fn prefetch(
 
     let mut settings = SourceFetch::resolve(&ctx.config.file.settings.fetch, &Default::default());
     settings.max_size = settings.max_size.min(fetch::MAX_LOGO_SIZE);
-    let client = Client::new(std::env::temp_dir());
+    let client = Client::new(&ctx.spill.dir);
     let fetcher = fetch::Fetcher {
         client: &client,
         settings,

@@ -21,6 +21,9 @@ use super::Budget;
 use crate::config::units::HumanBytes;
 use crate::model::{Channel, codec};
 
+/// Spill files are `lineup-spill-<pid>-*`.
+pub const SPILL_PREFIX: &str = "lineup-spill-";
+
 /// Disk kept free beside the spill files.
 const DISK_MARGIN: u64 = 512 << 20;
 
@@ -46,6 +49,9 @@ impl SpillArea {
             .unwrap_or_else(std::env::temp_dir);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create spill directory {}", dir.display()))?;
+        // What killed builds left here (their spill files and fetch spools).
+        crate::tempfiles::sweep(&dir, SPILL_PREFIX, "");
+        crate::tempfiles::sweep(&dir, crate::fetch::SPOOL_PREFIX, "");
         let cap = match cap {
             Some(c) => c,
             None => fs4::available_space(&dir)
@@ -88,7 +94,7 @@ pub struct SpillWriter {
 impl SpillWriter {
     pub fn create(area: &Arc<SpillArea>) -> Result<SpillWriter> {
         let file = tempfile::Builder::new()
-            .prefix("lineup-spill-")
+            .prefix(&crate::tempfiles::prefix(SPILL_PREFIX))
             .tempfile_in(&area.dir)
             .with_context(|| format!("cannot create a spill file in {}", area.dir.display()))?;
         let out = BufWriter::with_capacity(256 * 1024, file.reopen()?);

@@ -40,6 +40,12 @@ impl M3uWriter {
         })
     }
 
+    /// Write the file `0600` (unless `file_mode` says otherwise) whatever its URLs show: one
+    /// of its sources was fetched with credentials in its URL.
+    pub fn mark_credentials(&mut self) {
+        self.carries_credentials = true;
+    }
+
     pub fn write(&mut self, ch: &Channel) -> Result<()> {
         self.line.clear();
         format_channel(ch, &mut self.line);

@@ -1,7 +1,8 @@
 //! Writing outputs. Every writer (M3U, XMLTV) shares one shape and nothing else: write into a
 //! temporary file in the destination's directory, finish, fsync, rename over the destination.
 //! A crash or kill at any moment leaves the previous file or the new one, never a mix, and a
-//! dropped (failed, interrupted) [`AtomicFile`] removes its temporary file.
+//! dropped (failed, interrupted) [`AtomicFile`] removes its temporary file. Temporary files are
+//! named `.NAME.<pid>-*.tmp`; a build removes those of dead builds only (see `tempfiles`).
 
 pub mod m3u;
 pub mod xmltv;
@@ -46,9 +47,9 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "output".into());
-        remove_stale_temps(dir, &name);
+        crate::tempfiles::sweep(dir, &format!(".{name}."), ".tmp");
         let temp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
+            .prefix(&crate::tempfiles::prefix(&format!(".{name}.")))
             .suffix(".tmp")
             .tempfile_in(dir)
             .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
@@ -113,23 +114,6 @@ impl Write for AtomicFile {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.writer.flush()
-    }
-}
-
-/// Remove temporary files a killed build left beside `name` (`.NAME.*.tmp`): nothing runs on
-/// SIGKILL, so the next build cleans up. Builds on one database hold its lock, so no other
-/// build is writing them.
-fn remove_stale_temps(dir: &Path, name: &str) {
-    let prefix = format!(".{name}.");
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let file = entry.file_name();
-        let file = file.to_string_lossy();
-        if file.starts_with(&prefix) && file.ends_with(".tmp") {
-            let _ = fs::remove_file(entry.path());
-        }
     }
 }
 
@@ -198,5 +182,21 @@ mod tests {
         assert_eq!(fs::read_to_string(&dest).unwrap(), "new");
         assert_eq!(w.bytes, 3);
         assert_eq!(w.sha256.len(), 64);
+    }
+
+    #[test]
+    fn a_live_builds_temp_survives_and_a_dead_ones_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("home.m3u");
+        // A build that died (no such pid) left this; one still running (us) writes another.
+        fs::write(dir.path().join(".home.m3u.4294967-xyz.tmp"), "left").unwrap();
+        let mut first = AtomicFile::create(&dest).unwrap();
+        let mut second = AtomicFile::create(&dest).unwrap();
+        first.write_all(b"one").unwrap();
+        second.write_all(b"two").unwrap();
+        first.commit().unwrap();
+        second.commit().unwrap();
+        assert_eq!(fs::read_to_string(&dest).unwrap(), "two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -144,6 +144,17 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
             proxy.file_mode.map(|m| m.0),
         )?)
     };
+    // Providers repeat the credentials of a playlist URL in its stream URLs (in forms not
+    // always recognizable): such a playlist is private.
+    if let Some(w) = writer.as_mut()
+        && config.active_sources(proxy).any(|s| {
+            s.m3u
+                .as_ref()
+                .is_some_and(|m| crate::secrets::url_has_credentials(m.get_ref()))
+        })
+    {
+        w.mark_credentials();
+    }
 
     // With logo prefetch the channels wait in a spool, not the playlist: which logos the
     // playlist uses, and so their new addresses, are only known after the last channel.

@@ -4,6 +4,7 @@
 //! writer writes). Schema changes are migrations keyed on `PRAGMA user_version`.
 
 pub mod channels;
+pub mod file;
 pub mod guide;
 pub mod health;
 mod schema;
@@ -28,12 +29,68 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create database directory {}", dir.display()))?;
         }
+        file::create_private(path)
+            .with_context(|| format!("cannot create database {}", path.display()))?;
         let mut conn = Connection::open(path)
             .with_context(|| format!("cannot open database {}", path.display()))?;
         configure(&conn)
             .with_context(|| format!("cannot configure database {}", path.display()))?;
         schema::migrate(&mut conn)
             .with_context(|| format!("cannot migrate database {}", path.display()))?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// [`Store::open`] for a build, which holds the lock: a file SQLite cannot read as a
+    /// database, or reports corrupt, is renamed aside with a warning and a fresh database
+    /// created. The second value is where the bad file went (the build is then degraded: no
+    /// cached copy exists).
+    pub fn open_for_build(path: &Path) -> Result<(Store, Option<PathBuf>)> {
+        match Store::open(path) {
+            Ok(store) => Ok((store, None)),
+            Err(e) if file::is_corrupt(&e) => {
+                let aside = file::set_aside(path)
+                    .with_context(|| format!("{e:#}; and cannot rename it aside to start over"))?;
+                crate::warn!(
+                    "{e:#}: renamed it to {} and started a new database (the cached copies of the sources are gone)",
+                    aside.display()
+                );
+                Ok((Store::open(path)?, Some(aside)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The database opened read-only, not migrated: for commands that only look (`lineup
+    /// sources`), which then work where the database or its directory is not writable. A
+    /// database an older lineup wrote is migrated first, which needs write access once.
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        let ctx = || format!("cannot read database {}", path.display());
+        let conn = Store::open_reader(path)?;
+        let conn = match schema::is_current(&conn) {
+            Ok(true) => conn,
+            Ok(false) => {
+                drop(conn);
+                Store::open(path)?;
+                return Store::open_read_only(path);
+            }
+            // WAL needs a `-shm` file beside the database; where this user cannot create one,
+            // read the file as it is (what the last build left, checkpointed on close).
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly) => {
+                drop(conn);
+                let conn = immutable(path).with_context(ctx)?;
+                if !schema::is_current(&conn).with_context(ctx)? {
+                    anyhow::bail!(
+                        "database {} was written by an older lineup; run `lineup build` once to upgrade it",
+                        path.display()
+                    );
+                }
+                conn
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context(ctx())),
+        };
         Ok(Store {
             conn,
             path: path.to_path_buf(),
@@ -54,6 +111,26 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// `path` opened read-only as an immutable file: no locks, no `-shm`.
+fn immutable(path: &Path) -> rusqlite::Result<Connection> {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    Connection::open_with_flags(
+        uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {

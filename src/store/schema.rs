@@ -39,6 +39,12 @@ const MIGRATIONS: &[&str] = &[
     crate::logos::cache::SCHEMA,
 ];
 
+/// Whether every migration has run (a read-only reader can use the database as it is).
+pub fn is_current(conn: &Connection) -> rusqlite::Result<bool> {
+    let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    Ok(done.max(0) as usize >= MIGRATIONS.len())
+}
+
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let done = done.max(0) as usize;

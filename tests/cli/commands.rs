@@ -124,3 +124,35 @@ fn expression_examples_in_the_config_man_page_pass_check() {
         "#EXTM3U\n#EXTINF:-1 tvg-id=\"a.uk\" catchup-days=\"3\" tvg-shift=\"1\" group-title=\"Other\" tvg-name=\"BBC One (s)\",BBC One\nhttp://s/1\n"
     );
 }
+
+#[test]
+fn check_refuses_two_outputs_on_one_path_and_warns_of_missing_local_files() {
+    let env = Env::new();
+    env.write("a.m3u", "#EXTM3U\n#EXTINF:-1,A\nhttp://x/a\n");
+    let config = "[[source]]\nname = \"a\"\nm3u = \"a.m3u\"\n\n\
+                  [[source]]\nname = \"gone\"\nm3u = \"gone.m3u\"\n\n\
+                  [[epg]]\nname = \"g\"\nxmltv = \"missing.xml\"\n\n\
+                  [[proxy]]\nname = \"one\"\nsources = [\"a\", \"gone\"]\nm3u = \"tv.m3u\"\n\n\
+                  [[proxy]]\nname = \"two\"\nsources = [\"a\"]\nm3u = \"./tv.m3u\"\n";
+    env.write("lineup.toml", config);
+    let run = env.lineup(&["check"]);
+    run.expect(2);
+    assert!(
+        run.stderr.contains(
+            "lineup.toml:21:7: proxy `two` `m3u` writes `./tv.m3u`, as proxy `one` `m3u` does"
+        ),
+        "{}",
+        run.stderr
+    );
+
+    env.write("lineup.toml", config.replace("./tv.m3u", "tv2.m3u"));
+    let run = env.lineup(&["check"]);
+    run.ok();
+    assert!(
+        run.stderr.contains("source `gone`:") && run.stderr.contains("gone.m3u does not exist"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("epg `g`:"), "{}", run.stderr);
+    assert!(!run.stderr.contains("source `a`"), "{}", run.stderr);
+}

@@ -361,3 +361,38 @@ fn fail_fast_stops_the_build_with_exit_4() {
     assert!(run.stderr.contains("fail_fast"), "{}", run.stderr);
     assert_eq!(net.env.read("out/p.m3u"), output, "outputs left untouched");
 }
+
+/// A `${VAR}` value reaches the server as intended whatever it holds: percent-encoded for the
+/// part of the URL it lands in (here a path segment and a query value).
+#[test]
+fn env_values_are_percent_encoded_where_they_land_in_the_url() {
+    let net = Net::new();
+    net.server.route("/get.php", Route::Ok(Body::new(good())));
+    let url = net
+        .server
+        .url("/get.php?username=me&password=${PROVIDER_PASS}");
+    let source = m3u_source("paid", &url, "");
+    net.config("", &format!("{source}{}", proxy(&["paid"])));
+    let run = net
+        .env
+        .command(&["build"])
+        .env("PROVIDER_PASS", "p w&x#y@z/:\u{e9}")
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let targets: Vec<String> = net
+        .server
+        .requests()
+        .into_iter()
+        .map(|r| r.target)
+        .collect();
+    assert_eq!(
+        targets,
+        ["/get.php?username=me&password=p%20w%26x%23y%40z%2F%3A%C3%A9"]
+    );
+}

@@ -55,3 +55,125 @@ fn sigint_mid_build_leaves_previous_output_and_a_usable_database() {
     env.lineup(&["build"]).ok();
     assert_eq!(names(&env.read("out/p.m3u")).len(), 200_000);
 }
+
+/// Wait for `child` to end, up to `limit`; None when it is still running (then it is killed).
+fn wait_for(child: &mut std::process::Child, limit: std::time::Duration) -> Option<i32> {
+    let end = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < end {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status.code().unwrap_or(-1));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// A provider that accepts the request and never sends headers, with `timeout = "60s"`: a
+/// SIGTERM (what systemd sends on stop) ends the build at once, not when the attempt times out.
+#[test]
+fn sigterm_while_waiting_for_headers_ends_the_build_at_once() {
+    stop_mid_fetch(
+        crate::http_server::Route::Stall(std::time::Duration::from_secs(120)),
+        "-TERM",
+    );
+}
+
+/// The same for SIGINT while a body drips in one byte a second.
+#[test]
+fn sigint_while_a_body_drips_ends_the_build_at_once() {
+    stop_mid_fetch(
+        crate::http_server::Route::Drip {
+            body: crate::network::good().into_bytes(),
+            interval: std::time::Duration::from_secs(1),
+        },
+        "-INT",
+    );
+}
+
+fn stop_mid_fetch(slow: crate::http_server::Route, signal: &str) {
+    use crate::http_server::{Body, Route};
+    let net = crate::network::Net::new();
+    net.server
+        .route("/list.m3u", Route::Ok(Body::new(crate::network::good())));
+    net.one_source("", "timeout = \"60s\"\nretries = 0\n");
+    let text = net.env.read("lineup.toml");
+    net.env.write(
+        "lineup.toml",
+        text.replace("[settings]\n", "[settings]\nspill_dir = \"spill\"\n"),
+    );
+    net.env.lineup(&["build"]).ok();
+    let before = net.env.read("out/p.m3u");
+
+    net.server.route("/list.m3u", slow);
+    let mut child = net
+        .env
+        .command(&["build"])
+        .env("TMPDIR", net.env.path("spill"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while net.server.hits("/list.m3u") < 2 && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        net.server.hits("/list.m3u"),
+        2,
+        "the build reached the server"
+    );
+    std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    // Generous: the point is "not after the 60 s attempt timeout".
+    let code = wait_for(&mut child, std::time::Duration::from_secs(15));
+    assert_eq!(
+        code,
+        Some(1),
+        "SIGTERM ends the build (exit 1, interrupted)"
+    );
+    assert_eq!(net.env.read("out/p.m3u"), before);
+    assert_eq!(net.env.list("out"), ["p.m3u"]);
+    let leftovers: Vec<String> = net
+        .env
+        .list("spill")
+        .into_iter()
+        .filter(|f| f.starts_with("lineup-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// What a `kill -9` leaves (spill files, fetch spools, output temps, all named after the dead
+/// build's pid) goes at the next build; a file of a build still running stays.
+#[test]
+fn leftovers_of_dead_builds_are_removed_and_live_ones_kept() {
+    let env = Env::new();
+    env.write("small.m3u", playlist("s", 2));
+    env.write(
+        "lineup.toml",
+        simple_config(&[("a", "small.m3u", true)], "").replacen(
+            "[[source]]",
+            "[settings]\nspill_dir = \"spill\"\n\n[[source]]",
+            1,
+        ),
+    );
+    // Pids stay below 2^22 on Linux: 4194999 is never alive.
+    let dead = [
+        "spill/lineup-spill-4194999-a1",
+        "spill/lineup-fetch-4194999-b2",
+        "out/.p.m3u.4194999-c3.tmp",
+    ];
+    let live = format!("spill/lineup-spill-{}-d4", std::process::id());
+    for f in dead.iter().copied().chain([live.as_str()]) {
+        env.write(f, "left behind");
+    }
+    env.lineup(&["build"]).ok();
+    assert_eq!(env.list("out"), ["p.m3u"]);
+    assert_eq!(
+        env.list("spill"),
+        [live.trim_start_matches("spill/").to_string()]
+    );
+}
