@@ -87,6 +87,10 @@ pub struct BuildArgs {
     /// not change), write nothing, print `unchanged` and exit 0.
     #[arg(long)]
     pub if_changed: bool,
+    /// Take a copy the shrink guard (max_shrink) would refuse, on purpose: NAME is a source,
+    /// a guide or a proxy (repeatable).
+    #[arg(long = "accept-shrink", value_name = "NAME")]
+    pub accept_shrink: Vec<String>,
     /// Write the run report as JSON to FILE, or to stdout with `-`.
     #[arg(long, value_name = "FILE|-")]
     pub report: Option<PathBuf>,
@@ -114,6 +118,11 @@ pub struct SourcesArgs {
     /// Read this database instead of settings.database.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
+    /// Re-enable a source or guide that was auto-disabled (repeatable): clear its disabled
+    /// state and consecutive failures so that the next build fetches it, then show the table.
+    /// Takes the build lock (exit 5 while a build runs).
+    #[arg(long = "enable", value_name = "NAME")]
+    pub enable: Vec<String>,
 }
 
 #[derive(Debug, Args)]

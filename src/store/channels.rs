@@ -88,6 +88,21 @@ impl Store {
         cancel: &AtomicBool,
         fill: impl FnOnce(&mut dyn FnMut(Channel) -> Result<()>) -> Result<()>,
     ) -> Result<IngestSummary> {
+        self.replace_channels_guarded(source, bytes, content_key, cancel, |_| Ok(()), fill)
+    }
+
+    /// [`Store::replace_channels_with`], asking `accept` with the number of channels read
+    /// before anything is committed: when it refuses (the shrink guard), the transaction rolls
+    /// back and the previous copy stays whole.
+    pub fn replace_channels_guarded(
+        &mut self,
+        source: &str,
+        bytes: u64,
+        content_key: Option<&str>,
+        cancel: &AtomicBool,
+        accept: impl FnOnce(u64) -> Result<()>,
+        fill: impl FnOnce(&mut dyn FnMut(Channel) -> Result<()>) -> Result<()>,
+    ) -> Result<IngestSummary> {
         let tx = self.conn.transaction()?;
         let id: i64 = tx
             .query_row("SELECT id FROM sources WHERE name = ?1", [source], |r| {
@@ -113,6 +128,7 @@ impl Store {
             };
             fill(&mut sink)?;
         }
+        accept(items)?;
         tx.execute(
             "UPDATE sources SET items = ?2, bytes = ?3, content_sha256 = ?4, updated_at = ?5 WHERE id = ?1",
             params![id, items as i64, bytes as i64, content_key, now_ms()],
