@@ -161,21 +161,31 @@ fn build(
     };
     // Only data fresh from this build counts (fetched, or confirmed not modified): cached,
     // refused, skipped and disabled copies do not. Guides do not count: a line-up needs
-    // channels. An `--offline` build fetches nothing on purpose and is not held to it.
+    // channels. An `--offline` build fetches nothing on purpose: there, a copy in the
+    // database counts.
     let fresh = findings
         .sources
         .iter()
-        .filter(|o| o.kind != "xmltv" && o.status.fresh())
+        .filter(|o| o.kind != "xmltv")
+        .filter(|o| match args.offline {
+            true => o.status.usable(),
+            false => o.status.fresh(),
+        })
         .count();
     let min = settings.fetch.min_successful_sources;
     // A build that reads fewer sources than the minimum (say, all but one are inactive) needs
     // them all.
-    if !args.offline && fresh < min.min(needed.len()) {
+    if fresh < min.min(needed.len()) {
         return Err(Failure::new(
             Exit::TooFewSources,
             anyhow!(
-                "only {fresh} of {} sources fresh in this build (min_successful_sources = {min}); previous outputs left untouched",
-                needed.len()
+                "only {fresh} of {} sources {} (min_successful_sources = {min}); previous outputs left untouched",
+                needed.len(),
+                if args.offline {
+                    "in the database"
+                } else {
+                    "fresh in this build"
+                }
             ),
         ));
     }

@@ -103,14 +103,19 @@ impl ProxyState {
             .is_some_and(|last| last.same_inputs(&self.now) && last.outputs_intact())
     }
 
-    /// The shrink guard on what the proxy writes.
+    /// The shrink guard on what the proxy writes. `--accept-shrink` naming the proxy, or one
+    /// of its sources (whose shrunken copy is then taken on purpose), accepts it.
     pub fn guard(&self, config: &Config, proxy: &ProxyDef, accept: &[String]) -> Guard {
+        let named = |name: &str| accept.iter().any(|a| a == name);
         Guard {
             previous: self.last.as_ref().map(|l| l.channels),
             max_shrink: proxy
                 .max_shrink
                 .unwrap_or(config.file.settings.fetch.max_shrink),
-            accepted: accept.iter().any(|a| *a == proxy.name.get_ref().0),
+            accepted: named(&proxy.name.get_ref().0)
+                || config
+                    .active_sources(proxy)
+                    .any(|s| named(&s.name.get_ref().0)),
         }
     }
 

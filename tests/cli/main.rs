@@ -16,6 +16,7 @@ mod network;
 mod operability;
 mod properties;
 mod signals;
+mod trust;
 mod unattended;
 #[path = "../support/xmltv.rs"]
 mod xmltv_check;

@@ -162,10 +162,16 @@ fn if_changed_second_run_is_unchanged_and_writes_nothing() {
     let marked = std::fs::metadata(&path).unwrap().modified().unwrap();
     assert!(marked >= before);
 
+    // An output changed by hand is not what was written: rebuilt.
+    let run = env.lineup(&["build", "--if-changed"]);
+    run.ok();
+    assert_eq!(run.stdout, "");
+    assert_ne!(env.read("out/p.m3u"), "marker\n");
+    let written = env.read("out/p.m3u");
     let run = env.lineup(&["build", "--if-changed"]);
     run.ok();
     assert_eq!(run.stdout, "unchanged\n");
-    assert_eq!(env.read("out/p.m3u"), "marker\n", "nothing written");
+    assert_eq!(env.read("out/p.m3u"), written, "nothing written");
 
     // A changed source, a changed config, or a missing output: a real build.
     env.write("a.m3u", playlist("a", 4));
