@@ -83,8 +83,10 @@ pub struct BuildArgs {
     /// per source and per stage.
     #[arg(long, value_name = "WHEN", value_enum, default_value_t = crate::progress::ProgressMode::Auto)]
     pub progress: crate::progress::ProgressMode,
-    /// When no source content changed since the last successful build (and the config did
-    /// not change), write nothing, print `unchanged` and exit 0.
+    /// Rebuild only the proxies whose outputs would change: a proxy is left alone when its
+    /// sources' and guides' content, the configuration and its guide window's first day are
+    /// what its outputs were last written from, and those files are still in place unchanged.
+    /// When every proxy is left alone, print `unchanged` and exit 0.
     #[arg(long)]
     pub if_changed: bool,
     /// Take a copy the shrink guard (max_shrink) would refuse, on purpose: NAME is a source,

@@ -73,8 +73,16 @@ fn report_matches_its_schema_on_success_degraded_and_failure() {
     );
     assert!(report["memory"]["peak_rss_bytes"].as_u64().unwrap() > 0);
 
-    // Degraded: the source is gone, its cached copy is used.
+    // Degraded: the source is gone, its cached copy is used (which needs
+    // min_successful_sources = 0 with a single source: a cached copy is not fresh).
     std::fs::remove_file(env.path("a.m3u")).unwrap();
+    env.write(
+        "lineup.toml",
+        format!(
+            "[settings.fetch]\nmin_successful_sources = 0\n\n{}",
+            simple_config(&[("a", "a.m3u", true)], "")
+        ),
+    );
     env.lineup(&["build", "--report", "r.json"]).expect(3);
     let report: serde_json::Value = serde_json::from_str(&env.read("r.json")).unwrap();
     validate_report(&report);
