@@ -247,6 +247,22 @@ mod tests {
         let page = read_page(&reader, "a", &name, page.last_pos, 2).unwrap();
         assert_eq!(page.channels.len(), 1);
 
+        // A refusal after the last channel (the shrink guard) rolls back too.
+        let refused = store.replace_channels_guarded(
+            "a",
+            1,
+            Some("k"),
+            &cancel,
+            |n| {
+                assert_eq!(n, 1);
+                anyhow::bail!("too few")
+            },
+            |sink| sink(channel("only")),
+        );
+        assert!(refused.is_err());
+        let record = store.source_record("a").unwrap().unwrap();
+        assert_eq!((record.items, record.content_sha256), (Some(3), None));
+
         store.sync_sources([("a", "m3u", false)]).unwrap();
         assert!(
             read_page(&reader, "a", &name, None, 10)
