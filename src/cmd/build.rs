@@ -260,8 +260,14 @@ fn build(
         match pool.install(|| pipeline::run_proxy(&ctx, proxy)) {
             Ok(report) => {
                 summarize(&report, args.dry_run);
-                if !args.dry_run {
-                    state.record(&store, name, &report.outputs, report.channels_out)?;
+                // Without this record the next `--if-changed` rebuilds the proxy: a failure
+                // here costs a rebuild, never a skipped change, so it does not fail the build.
+                if !args.dry_run
+                    && let Err(e) = state.record(&store, name, &report.outputs, report.channels_out)
+                {
+                    crate::warn!(
+                        "proxy {name}: cannot record what its outputs were built from: {e:#}"
+                    );
                 }
                 findings.proxies.push(report);
             }

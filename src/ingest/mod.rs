@@ -282,7 +282,10 @@ pub fn refresh(
                     if stop.load(Ordering::Relaxed) || crate::cancel::requested(how.cancel) {
                         break;
                     }
-                    let attempt = (Instant::now() < how.deadline)
+                    // Past `total_timeout`, nothing more is fetched; a local file is no
+                    // fetch and is always read.
+                    let local = matches!(job.location(config), Location::File(_));
+                    let attempt = (local || Instant::now() < how.deadline)
                         .then(|| acquire::acquire(config, job, validators, how));
                     if tx.send((*i, attempt)).is_err() {
                         break;
@@ -324,6 +327,7 @@ pub fn refresh(
 fn skipped(store: &Store, job: &Job<'_>) -> Result<SourceOutcome> {
     let name = job.name();
     let error = "not attempted: total_timeout was spent before its turn";
+    // (Also the outcome of a job left unattempted by a stopped build.)
     let outcome = from_cache(store, job, SourceStatus::Skipped, Some(error.into()), true)?;
     match outcome.status {
         SourceStatus::Skipped => warn!(
