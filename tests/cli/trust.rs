@@ -289,8 +289,19 @@ fn an_interrupted_build_never_makes_if_changed_skip() {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    let _ = stderr.read_line(&mut first);
+    // Signal once the new copy is stored, while the proxy is being built: the case where the
+    // store has the change and the outputs do not.
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if line.contains("200000 channels") {
+            break;
+        }
+    }
     std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -298,6 +309,13 @@ fn an_interrupted_build_never_makes_if_changed_skip() {
     let mut rest = String::new();
     let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
     let status = child.wait().unwrap();
+    if !status.success() {
+        assert_eq!(
+            names(&env.read("out/p.m3u")).len(),
+            2,
+            "interrupted: the previous output stays\n{seen}{rest}"
+        );
+    }
 
     let run = env.lineup(&["build", "--if-changed"]);
     run.ok();
