@@ -90,7 +90,7 @@ pub struct BuildArgs {
     #[arg(long)]
     pub if_changed: bool,
     /// Take a copy the shrink guard (max_shrink) would refuse, on purpose: NAME is a source,
-    /// a guide or a proxy (repeatable).
+    /// a guide or a proxy (repeatable; an unknown name exits 2).
     #[arg(long = "accept-shrink", value_name = "NAME")]
     pub accept_shrink: Vec<String>,
     /// Write the run report as JSON to FILE, or to stdout with `-`.

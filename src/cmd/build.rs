@@ -94,6 +94,7 @@ fn build(
     let settings = &config.file.settings;
     let spill_dir = (!settings.spill_dir.is_empty()).then(|| config.resolve(&settings.spill_dir));
     let proxies = selected_proxies(config, &args.proxies)?;
+    check_accept_shrink(config, &args.accept_shrink)?;
     let output_dir = args
         .output_dir
         .clone()
@@ -347,6 +348,27 @@ fn selected_proxies<'a>(
                 })
         })
         .collect()
+}
+
+/// Every `--accept-shrink` name must be a source, a guide or a proxy: a typo must not look
+/// like an accepted copy.
+fn check_accept_shrink(config: &Config, names: &[String]) -> Result<(), Failure> {
+    let file = &config.file;
+    for name in names {
+        let known = file.sources.iter().any(|s| s.name.get_ref().0 == *name)
+            || file.epgs.iter().any(|e| e.name.get_ref().0 == *name)
+            || file.proxies.iter().any(|p| p.name.get_ref().0 == *name);
+        if !known {
+            return Err(Failure::new(
+                Exit::Usage,
+                anyhow!(
+                    "--accept-shrink {name}: no source, guide or proxy of that name in {}",
+                    config.path.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn summarize(report: &ProxyReport, dry_run: bool) {

@@ -250,6 +250,12 @@ fn a_filter_emptied_by_a_group_rename_keeps_the_previous_playlist() {
         "{report:#}"
     );
 
+    // A name that is nothing: a usage error, not a silently accepted copy.
+    let run = env.lineup(&["build", "--accept-shrink", "q"]);
+    run.expect(2);
+    assert!(run.stderr.contains("--accept-shrink q"), "{}", run.stderr);
+    assert_eq!(env.read("out/p.m3u"), before);
+
     let run = env.lineup(&["build", "--accept-shrink", "p"]);
     run.ok();
     assert!(names(&env.read("out/p.m3u")).is_empty());
