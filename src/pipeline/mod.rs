@@ -278,8 +278,16 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
     // pair of files in place.
     let guard = ctx.output_guards.get(&report.name);
     report.previous_channels = guard.and_then(|g| g.previous);
-    if let Some(guard) = guard.filter(|_| !ctx.dry_run) {
-        guard.check(clocks.write.items, "channels")?;
+    if let Some(guard) = guard {
+        match guard.check(clocks.write.items, "channels") {
+            Err(refused) if ctx.dry_run => {
+                crate::warn!(
+                    "proxy {}: a real build would refuse it: {refused}",
+                    report.name
+                )
+            }
+            result => result?,
+        }
     }
     // The guide is written before the playlist is committed, so that a failing guide leaves
     // the previous pair of files, not a new playlist beside an old guide.

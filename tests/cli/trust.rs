@@ -250,6 +250,12 @@ fn a_filter_emptied_by_a_group_rename_keeps_the_previous_playlist() {
         "{report:#}"
     );
 
+    // A dry run says so, and writes nothing either way.
+    let run = env.lineup(&["build", "--dry-run"]);
+    run.ok();
+    assert!(run.stderr.contains("would refuse"), "{}", run.stderr);
+    assert_eq!(env.read("out/p.m3u"), before);
+
     // A name that is nothing: a usage error, not a silently accepted copy.
     let run = env.lineup(&["build", "--accept-shrink", "q"]);
     run.expect(2);
