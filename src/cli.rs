@@ -85,10 +85,16 @@ pub struct BuildArgs {
     /// per source and per stage.
     #[arg(long, value_name = "WHEN", value_enum, default_value_t = crate::progress::ProgressMode::Auto)]
     pub progress: crate::progress::ProgressMode,
-    /// When no source content changed since the last successful build (and the config did
-    /// not change), write nothing, print `unchanged` and exit 0.
+    /// Rebuild only the proxies whose outputs would change: a proxy is left alone when its
+    /// sources' and guides' content, the configuration and its guide window's first day are
+    /// what its outputs were last written from, and those files are still in place unchanged.
+    /// When every proxy is left alone, print `unchanged` and exit 0.
     #[arg(long)]
     pub if_changed: bool,
+    /// Take a copy the shrink guard (max_shrink) would refuse, on purpose: NAME is a source,
+    /// a guide or a proxy (repeatable; an unknown name exits 2).
+    #[arg(long = "accept-shrink", value_name = "NAME")]
+    pub accept_shrink: Vec<String>,
     /// Write the run report as JSON to FILE, or to stdout with `-` (stdout then carries that
     /// one JSON document only: dry-run counts and `unchanged` go to stderr).
     #[arg(long, value_name = "FILE|-")]
@@ -117,6 +123,11 @@ pub struct SourcesArgs {
     /// Read this database instead of settings.database.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
+    /// Re-enable a source or guide that was auto-disabled (repeatable): clear its disabled
+    /// state and consecutive failures so that the next build fetches it, then show the table.
+    /// Takes the build lock (exit 5 while a build runs).
+    #[arg(long = "enable", value_name = "NAME")]
+    pub enable: Vec<String>,
 }
 
 #[derive(Debug, Args)]

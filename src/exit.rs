@@ -12,9 +12,11 @@ pub enum Exit {
     /// Usage or configuration error: nothing fetched, nothing written.
     Usage = 2,
     /// Degraded: outputs written, but at least one source failed and its cached data (or
-    /// nothing) was used.
+    /// nothing) was used (a shrunken copy refused, a source skipped), or a proxy's shrunken
+    /// output was refused and its previous outputs kept.
     Degraded = 3,
-    /// Fewer than `min_successful_sources` sources usable: previous outputs left untouched.
+    /// Fewer than `min_successful_sources` sources fresh in this build (cached copies do not
+    /// count), or `fail_fast` stopped it: previous outputs left untouched.
     TooFewSources = 4,
     /// Another `lineup build` holds the lock on this database.
     Locked = 5,
@@ -26,8 +28,10 @@ EXIT STATUS:
   0  success (or `unchanged` with --if-changed)
   1  runtime error not covered below
   2  usage or configuration error: nothing fetched, nothing written
-  3  degraded: outputs written, but a source failed and its cached data (or nothing) was used
-  4  fewer than min_successful_sources sources usable: previous outputs left untouched
+  3  degraded: outputs written, but a source failed and its cached data (or nothing) was used,
+     or a proxy's output shrank past max_shrink and its previous outputs were kept
+  4  fewer than min_successful_sources sources fresh in this build (fetched or not modified;
+     cached copies do not count), or fail_fast stopped it: previous outputs left untouched
   5  another `lineup build` holds the lock on this database";
 
 impl Exit {

@@ -8,12 +8,14 @@ use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 
+use super::if_changed;
 use crate::cli::BuildArgs;
 use crate::config::{Config, EpgDef, ProxyDef, SourceDef};
 use crate::exit::{Exit, Failure};
+use crate::ingest::guard::Shrunk;
 use crate::ingest::{self, Job, SourceOutcome};
 use crate::lock::BuildLock;
-use crate::pipeline::{self, BuildContext, ProxyReport};
+use crate::pipeline::{self, BuildContext, ProxyReport, ProxyStatus};
 use crate::report::{MemoryReport, Report};
 use crate::store::Store;
 use crate::{error, info};
@@ -133,6 +135,7 @@ fn build(
     let settings = &config.file.settings;
     let spill_dir = (!settings.spill_dir.is_empty()).then(|| config.resolve(&settings.spill_dir));
     let proxies = selected_proxies(config, &args.proxies)?;
+    check_accept_shrink(config, &args.accept_shrink)?;
     let output_dir = args
         .output_dir
         .clone()
@@ -190,6 +193,7 @@ fn build(
         client: &client,
         deadline: Instant::now() + settings.fetch.total_timeout.0,
         cancel: &cancel,
+        accept_shrink: &args.accept_shrink,
     };
     findings.sources = match ingest::refresh(&mut store, config, &jobs, &refresh) {
         Ok(outcomes) => outcomes,
@@ -201,31 +205,73 @@ fn build(
         }
         Err(e) => return Err(e.into()),
     };
-    // Guides do not count: a line-up needs channels.
-    let usable = findings
+    // Only data fresh from this build counts (fetched, or confirmed not modified): cached,
+    // refused, skipped and disabled copies do not. Guides do not count: a line-up needs
+    // channels. An `--offline` build fetches nothing on purpose: there, a copy in the
+    // database counts.
+    let fresh = findings
         .sources
         .iter()
-        .filter(|o| o.kind != "xmltv" && o.status.usable())
+        .filter(|o| o.kind != "xmltv")
+        .filter(|o| match args.offline {
+            true => o.status.usable(),
+            false => o.status.fresh(),
+        })
         .count();
     let min = settings.fetch.min_successful_sources;
     // A build that reads fewer sources than the minimum (say, all but one are inactive) needs
     // them all.
-    if usable < min.min(needed.len()) {
+    if fresh < min.min(needed.len()) {
         return Err(Failure::new(
             Exit::TooFewSources,
             anyhow!(
-                "only {usable} of {} sources usable (min_successful_sources = {min}); previous outputs left untouched",
-                needed.len()
+                "only {fresh} of {} sources {} (min_successful_sources = {min}); previous outputs left untouched",
+                needed.len(),
+                if args.offline {
+                    "in the database"
+                } else {
+                    "fresh in this build"
+                }
             ),
         ));
     }
 
-    let fingerprint = fingerprint(config, &proxies, &output_dir);
-    findings.fingerprint = (!args.dry_run).then(|| fingerprint.clone());
-    if args.if_changed && unchanged(&store, findings, &fingerprint, &proxies, &output_dir)? {
+    findings.fingerprint = (!args.dry_run).then(|| fingerprint(config, &proxies, &output_dir));
+    let now = build_clock();
+    let mut states = Vec::with_capacity(proxies.len());
+    for proxy in &proxies {
+        states.push(if_changed::ProxyState::load(
+            &store,
+            config,
+            proxy,
+            &output_dir,
+            now,
+        )?);
+    }
+    // `--if-changed` decides per proxy: one whose outputs were written from exactly these
+    // inputs, and are still in place, is left alone; the others are rebuilt.
+    let mut todo: Vec<(&ProxyDef, if_changed::ProxyState)> = Vec::new();
+    for (proxy, state) in proxies.iter().zip(states) {
+        if args.if_changed && state.unchanged() {
+            info!(
+                "proxy {}: unchanged since its last write; left alone",
+                proxy.name.get_ref().0
+            );
+            findings.proxies.push(ProxyReport {
+                name: proxy.name.get_ref().0.clone(),
+                status: ProxyStatus::Unchanged,
+                previous_channels: state.last.as_ref().map(|l| l.channels),
+                channels_out: state.last.as_ref().map_or(0, |l| l.channels),
+                ..Default::default()
+            });
+        } else {
+            todo.push((proxy, state));
+        }
+    }
+    if args.if_changed && todo.is_empty() {
         say(args, "unchanged");
         info!("nothing changed since the last successful build; nothing written");
-        return Ok(Exit::Success);
+        return Ok(degraded_or_success(findings, set_aside.is_some()));
     }
 
     let ctx = BuildContext {
@@ -234,7 +280,7 @@ fn build(
         output_dir,
         dry_run: args.dry_run,
         cancel: Arc::clone(&cancel),
-        now: build_clock(),
+        now,
         budget: Arc::clone(budget),
         source_items: findings
             .sources
@@ -242,22 +288,51 @@ fn build(
             .map(|s| (s.name.clone(), s.items))
             .collect(),
         spill,
+        output_guards: todo
+            .iter()
+            .map(|(p, state)| {
+                let guard = state.guard(config, p, &args.accept_shrink);
+                (p.name.get_ref().0.clone(), guard)
+            })
+            .collect(),
     };
     let mut failed_proxies = 0;
-    for proxy in &proxies {
+    for (proxy, state) in todo {
         let name = &proxy.name.get_ref().0;
         match pool.install(|| pipeline::run_proxy(&ctx, proxy)) {
             Ok(report) => {
                 summarize(&report, args);
+                // Without this record the next `--if-changed` rebuilds the proxy: a failure
+                // here costs a rebuild, never a skipped change, so it does not fail the build.
+                if !args.dry_run
+                    && let Err(e) = state.record(&store, name, &report.outputs, report.channels_out)
+                {
+                    let e = crate::store::file::name_file(e, db);
+                    crate::warn!(
+                        "proxy {name}: cannot record what its outputs were built from: {e:#}"
+                    );
+                }
                 findings.proxies.push(report);
             }
             Err(e) => {
                 if crate::cancel::requested(&cancel) {
                     return Err(Failure::new(Exit::Runtime, anyhow!("interrupted")));
                 }
-                failed_proxies += 1;
                 let e = crate::store::file::name_file(e, db);
-                error!("proxy {name}: {e:#}");
+                let message = crate::secrets::mask(&format!("{e:#}"));
+                error!("proxy {name}: {message}");
+                let shrunk = e.downcast_ref::<Shrunk>();
+                if shrunk.is_none() {
+                    failed_proxies += 1;
+                }
+                findings.proxies.push(ProxyReport {
+                    name: name.clone(),
+                    status: ProxyStatus::Failed,
+                    error: Some(message),
+                    previous_channels: state.last.as_ref().map(|l| l.channels),
+                    channels_out: shrunk.map_or(0, |s| s.new_items),
+                    ..Default::default()
+                });
             }
         }
     }
@@ -267,14 +342,22 @@ fn build(
             anyhow!("{failed_proxies} of {} proxies failed", proxies.len()),
         ));
     }
-    // A database set aside as corrupt took every cached copy with it: degraded.
-    Ok(
-        if set_aside.is_some() || findings.sources.iter().any(|o| o.failed) {
-            Exit::Degraded
-        } else {
-            Exit::Success
-        },
-    )
+    Ok(degraded_or_success(findings, set_aside.is_some()))
+}
+
+/// Exit 3 when a source failed (its cached copy used, or refused by the shrink guard, or
+/// skipped), a proxy's output was refused by the shrink guard, or the database was set aside
+/// as corrupt (which took every cached copy with it); else 0.
+fn degraded_or_success(findings: &Findings, db_set_aside: bool) -> Exit {
+    let proxy_refused = findings
+        .proxies
+        .iter()
+        .any(|p| p.status == ProxyStatus::Failed);
+    if db_set_aside || proxy_refused || findings.sources.iter().any(|o| o.failed) {
+        Exit::Degraded
+    } else {
+        Exit::Success
+    }
 }
 
 /// The build's clock in UTC epoch seconds: now, or `$LINEUP_NOW` (epoch seconds) so that
@@ -309,6 +392,27 @@ fn selected_proxies<'a>(
                 })
         })
         .collect()
+}
+
+/// Every `--accept-shrink` name must be a source, a guide or a proxy: a typo must not look
+/// like an accepted copy.
+fn check_accept_shrink(config: &Config, names: &[String]) -> Result<(), Failure> {
+    let file = &config.file;
+    for name in names {
+        let known = file.sources.iter().any(|s| s.name.get_ref().0 == *name)
+            || file.epgs.iter().any(|e| e.name.get_ref().0 == *name)
+            || file.proxies.iter().any(|p| p.name.get_ref().0 == *name);
+        if !known {
+            return Err(Failure::new(
+                Exit::Usage,
+                anyhow!(
+                    "--accept-shrink {name}: no source, guide or proxy of that name in {}",
+                    config.path.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn summarize(report: &ProxyReport, args: &BuildArgs) {
@@ -382,61 +486,14 @@ fn summarize(report: &ProxyReport, args: &BuildArgs) {
     }
 }
 
-/// What decides whether a build would write the same files: lineup's version, the
-/// configuration text, the proxies selected and where outputs go. Source content is compared
-/// separately (each source's stored content key).
+/// The run history's fingerprint of the whole build: every selected proxy's, together.
 fn fingerprint(config: &Config, proxies: &[&ProxyDef], output_dir: &std::path::Path) -> String {
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();
-    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
-    hasher.update(b"\0");
-    hasher.update(config.text.as_bytes());
     for proxy in proxies {
-        hasher.update(b"\0proxy:");
-        hasher.update(proxy.name.get_ref().0.as_bytes());
+        hasher.update(if_changed::fingerprint(config, proxy, output_dir).as_bytes());
     }
-    hasher.update(b"\0out:");
-    hasher.update(output_dir.as_os_str().as_encoded_bytes());
     crate::output::hex(&hasher.finalize())
-}
-
-/// `--if-changed`: nothing to do when every source came back unchanged, the last successful
-/// build had the same fingerprint, and its outputs are still there.
-fn unchanged(
-    store: &Store,
-    findings: &Findings,
-    fingerprint: &str,
-    proxies: &[&ProxyDef],
-    output_dir: &std::path::Path,
-) -> Result<bool, Failure> {
-    use rusqlite::OptionalExtension;
-    let sources_unchanged = findings
-        .sources
-        .iter()
-        .all(|s| s.status == ingest::SourceStatus::NotModified);
-    if !sources_unchanged {
-        return Ok(false);
-    }
-    let last: Option<Option<String>> = store
-        .conn
-        .query_row(
-            "SELECT config_sha256 FROM runs WHERE exit_code IN (0, 3) AND config_sha256 IS NOT NULL
-             ORDER BY id DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .optional()
-        .context("cannot read the run history")?;
-    if last.flatten().as_deref() != Some(fingerprint) {
-        return Ok(false);
-    }
-    let outputs_exist = proxies.iter().all(|p| {
-        output_dir.join(p.m3u.get_ref().as_str()).exists()
-            && p.xmltv
-                .as_ref()
-                .is_none_or(|x| output_dir.join(x.get_ref().as_str()).exists())
-    });
-    Ok(outputs_exist)
 }
 
 /// Keep a line of run history in the database; a failure here never fails the build. The

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod check;
 pub mod completions;
+mod if_changed;
 pub mod init;
 pub mod man;
 pub mod sources;

@@ -1,8 +1,9 @@
 //! `lineup sources [CONFIG] [--json]`: each configured source's health and cache state, read
 //! from the database: a plain aligned table, or a JSON array for scripts.
 //!
-//! It only reads. It takes no build lock (so it answers while a build runs), and it never
-//! creates a database: with none yet, every source is shown as `unknown` with nothing cached,
+//! `--enable NAME` clears an auto-disabled source's state (under the build lock) before the
+//! table is shown. Otherwise it only reads. It takes no build lock (so it answers while a
+//! build runs), and it never creates a database: with none yet, every source is shown as `unknown` with nothing cached,
 //! and a note on stderr says so (exit 0: "nothing known yet" is an answer, not an error).
 //! Guide sources (`[[epg]]`) are listed too, once a build has recorded a fetch for them.
 
@@ -38,6 +39,8 @@ struct Row {
     /// Masked.
     last_error: Option<String>,
     disabled_since: Option<String>,
+    /// When a disabled source is next tried (UTC); none when it is not disabled.
+    next_probe: Option<String>,
     /// Channels in the last good copy (none when nothing is cached).
     cached_channels: Option<u64>,
     /// When the last good copy was stored.
@@ -50,6 +53,9 @@ pub fn run(args: &SourcesArgs) -> Result<Exit, Failure> {
         .db
         .clone()
         .unwrap_or_else(|| config.resolve(&config.file.settings.database));
+    if !args.enable.is_empty() {
+        enable(&config, &db, &args.enable)?;
+    }
     // Checked before opening: `Store::open` would create an empty database. Read-only: a
     // user who may read the database but not write it (or its directory) gets an answer.
     let store = if db.exists() {
@@ -76,6 +82,57 @@ pub fn run(args: &SourcesArgs) -> Result<Exit, Failure> {
     Ok(Exit::Success)
 }
 
+/// `--enable`: every name must be a configured source or guide; each is re-enabled under the
+/// build lock.
+fn enable(config: &Config, db: &std::path::Path, names: &[String]) -> Result<(), Failure> {
+    let mut kinds = Vec::new();
+    for name in names {
+        let mut found: Vec<FetchKind> = config
+            .file
+            .sources
+            .iter()
+            .filter(|s| s.name.get_ref().0 == *name)
+            .map(|s| {
+                if s.xtream.is_some() {
+                    FetchKind::Xtream
+                } else {
+                    FetchKind::M3u
+                }
+            })
+            .collect();
+        if config.file.epgs.iter().any(|e| e.name.get_ref().0 == *name) {
+            found.push(FetchKind::Xmltv);
+        }
+        if found.is_empty() {
+            return Err(Failure::new(
+                Exit::Usage,
+                anyhow::anyhow!(
+                    "--enable {name}: no source or guide of that name in {}",
+                    config.path.display()
+                ),
+            ));
+        }
+        kinds.extend(found.into_iter().map(|k| (name.as_str(), k)));
+    }
+    if !db.exists() {
+        crate::info!("no database yet at {}: nothing is disabled", db.display());
+        return Ok(());
+    }
+    let _lock = crate::lock::BuildLock::acquire(db, None)?;
+    let store = Store::open(db)?;
+    for (name, kind) in kinds {
+        let was = health::health(&store.conn, name, kind)
+            .with_context(|| format!("cannot read the health of {name}"))?;
+        health::enable(&store.conn, name, kind).with_context(|| format!("cannot enable {name}"))?;
+        if was.state == HealthState::Disabled {
+            crate::info!("source {name}: enabled; the next build fetches it");
+        } else {
+            crate::info!("source {name}: was not disabled; failures cleared");
+        }
+    }
+    Ok(())
+}
+
 fn rows(config: &Config, store: Option<&Store>) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for source in &config.file.sources {
@@ -94,11 +151,13 @@ fn rows(config: &Config, store: Option<&Store>) -> anyhow::Result<Vec<Row>> {
         let cached = store
             .source_record(name)?
             .filter(|r| r.updated_at.is_some());
+        let next = health::next_probe(&store.conn, name, kind, &config.file.settings.health)?;
         rows.push(row(
             name,
             kind,
             source.active,
             h,
+            next,
             cached.as_ref().map(|r| r.items.unwrap_or(0)),
             cached.and_then(|r| r.updated_at),
         ));
@@ -117,11 +176,18 @@ fn rows(config: &Config, store: Option<&Store>) -> anyhow::Result<Vec<Row>> {
         // cached copy was last confirmed.
         let stored_at = h.last_success;
         let channels = guide_channels(&store.conn, name)?;
+        let next = health::next_probe(
+            &store.conn,
+            name,
+            FetchKind::Xmltv,
+            &config.file.settings.health,
+        )?;
         rows.push(row(
             name,
             FetchKind::Xmltv,
             epg.active,
             h,
+            next,
             channels,
             channels.and(stored_at),
         ));
@@ -134,6 +200,7 @@ fn row(
     kind: FetchKind,
     active: bool,
     h: SourceHealth,
+    next_probe: Option<i64>,
     cached_channels: Option<u64>,
     cached_at: Option<i64>,
 ) -> Row {
@@ -149,6 +216,7 @@ fn row(
         last_success: h.last_success.map(rfc3339),
         last_error: h.last_error.map(|e| crate::secrets::mask(&e)),
         disabled_since: h.disabled_since.map(rfc3339),
+        next_probe: next_probe.map(rfc3339),
         cached_channels,
         cached_at: cached_at.map(rfc3339),
     }
@@ -167,6 +235,7 @@ fn unknown(name: &str, kind: FetchKind, active: bool) -> Row {
         last_success: None,
         last_error: None,
         disabled_since: None,
+        next_probe: None,
         cached_channels: None,
         cached_at: None,
     }
@@ -217,7 +286,10 @@ fn table(rows: &[Row]) -> String {
             [
                 r.name.clone(),
                 r.kind.to_string(),
-                r.state.as_str().to_string(),
+                match &r.next_probe {
+                    Some(at) => format!("{} (next probe {})", r.state.as_str(), short_time(at)),
+                    None => r.state.as_str().to_string(),
+                },
                 if r.active { "yes" } else { "no" }.to_string(),
                 r.uptime_percent
                     .map_or_else(dash, |u| format!("{u:.0}% of {}", r.fetches)),

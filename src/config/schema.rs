@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
-use super::values::{DurationValue, EnvString, FileMode, Name, ShiftValue, SizeValue};
+use super::values::{DurationValue, EnvString, FileMode, Name, Percent, ShiftValue, SizeValue};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -105,6 +105,9 @@ pub struct FetchSettings {
     pub headers: BTreeMap<String, EnvString>,
     pub min_successful_sources: usize,
     pub fail_fast: bool,
+    /// The shrink guard: a fresh copy with fewer items than `(1 - max_shrink)` x the last good
+    /// copy's is refused. `"100%"` turns it off.
+    pub max_shrink: Percent,
 }
 
 impl Default for FetchSettings {
@@ -119,6 +122,7 @@ impl Default for FetchSettings {
             headers: BTreeMap::new(),
             min_successful_sources: 1,
             fail_fast: false,
+            max_shrink: Percent(50.0),
         }
     }
 }
@@ -187,6 +191,8 @@ pub struct SourceDef {
     pub user_agent: Option<EnvString>,
     #[serde(default)]
     pub headers: BTreeMap<String, EnvString>,
+    /// Overrides `[settings.fetch] max_shrink` for this source.
+    pub max_shrink: Option<Percent>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -207,6 +213,8 @@ pub struct EpgDef {
     pub user_agent: Option<EnvString>,
     #[serde(default)]
     pub headers: BTreeMap<String, EnvString>,
+    /// Overrides `[settings.fetch] max_shrink` for this guide (counted in programmes).
+    pub max_shrink: Option<Percent>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -377,4 +385,7 @@ pub struct ProxyDef {
     /// Mode of the written files; default 0600 when the playlist carries credentials, else
     /// 0644.
     pub file_mode: Option<FileMode>,
+    /// Overrides `[settings.fetch] max_shrink` for what this proxy writes (its playlist's
+    /// channels against what it last wrote).
+    pub max_shrink: Option<Percent>,
 }

@@ -149,6 +149,36 @@ impl<'de> Deserialize<'de> for SizeValue {
     }
 }
 
+/// A share such as `"50%"` (a `max_shrink`): 0 to 100 percent, decimals allowed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Percent(pub f64);
+
+impl Percent {
+    /// Parse `"50%"`, `"12.5%"`; the `%` is required so that `0.5` is never read as 0.5%.
+    pub fn parse(raw: &str) -> Result<Percent, String> {
+        let invalid = || format!("invalid percentage `{raw}` (expected 0% to 100%, e.g. \"50%\")");
+        let number = raw.trim().strip_suffix('%').ok_or_else(invalid)?;
+        let value: f64 = number.trim().parse().map_err(|_| invalid())?;
+        if !(0.0..=100.0).contains(&value) {
+            return Err(invalid());
+        }
+        Ok(Percent(value))
+    }
+}
+
+impl std::fmt::Display for Percent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}%", self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Percent::parse(&raw).map_err(de::Error::custom)
+    }
+}
+
 /// A name of a source, guide, filter, mapping or proxy: letters, digits, `-` and `_`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Name(pub String);

@@ -5,9 +5,13 @@
 //! the one writer thread, as acquisitions finish): parse and replace the source's copy in one
 //! transaction, unless the content is what the store already has. A source that fails keeps
 //! its last good copy and the build goes on with it (status `cached`); every fetch is recorded
-//! in the health history.
+//! in the health history. A fresh copy that shrank past `max_shrink` is refused the same way
+//! (status `failed`, the last good copy stays and is used; see `guard.rs`). A source the build
+//! never got to (its `total_timeout` spent, or cancelled) is `skipped`: it keeps its copy and
+//! its health is left as it was.
 
 mod acquire;
+pub mod guard;
 mod store;
 
 use std::path::PathBuf;
@@ -34,6 +38,9 @@ pub enum SourceStatus {
     Failed,
     Disabled,
     Inactive,
+    /// Not attempted in this build: `total_timeout` was spent before its turn, or the build
+    /// was cancelled. Its health is not touched.
+    Skipped,
 }
 
 impl SourceStatus {
@@ -49,6 +56,12 @@ impl SourceStatus {
                 | SourceStatus::Disabled
         )
     }
+
+    /// Whether the source's data is fresh from this build: what `min_successful_sources`
+    /// counts. Cached, refused, skipped and disabled copies are not fresh.
+    pub fn fresh(self) -> bool {
+        matches!(self, SourceStatus::Fetched | SourceStatus::NotModified)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,6 +72,8 @@ pub struct SourceOutcome {
     pub attempts: u32,
     pub bytes: u64,
     pub items: u64,
+    /// Items of the last good copy before this build; `None` when there was none.
+    pub previous_items: Option<u64>,
     pub duration_ms: u64,
     pub error: Option<String>,
     /// Whether this source failed this build (it may still be usable from its cached copy).
@@ -116,6 +131,15 @@ impl<'a> Job<'a> {
         }
     }
 
+    /// The shrink guard's limit: the source's or guide's own `max_shrink`, else the global one.
+    fn max_shrink(&self, config: &Config) -> crate::config::values::Percent {
+        let own = match self {
+            Job::Stream(s) => s.max_shrink,
+            Job::Guide(e) => e.max_shrink,
+        };
+        own.unwrap_or(config.file.settings.fetch.max_shrink)
+    }
+
     fn location(&self, config: &'a Config) -> Location<'a> {
         let text = match self {
             Job::Stream(s) => match (&s.m3u, &s.xtream) {
@@ -154,6 +178,8 @@ pub struct Refresh<'a> {
     /// Build start + `total_timeout`.
     pub deadline: Instant,
     pub cancel: &'a AtomicBool,
+    /// `--accept-shrink`: sources and guides whose shrunken copy is taken on purpose.
+    pub accept_shrink: &'a [String],
 }
 
 /// What the acquire phase brought back for one source.
@@ -213,8 +239,10 @@ pub fn refresh(
         if how.offline {
             outcomes[i] = Some(from_cache(store, job, SourceStatus::Cached, None, false)?);
         } else if health::should_skip(&store.conn, name, job.fetch_kind(), now, &settings.health)? {
+            let next = health::next_probe(&store.conn, name, job.fetch_kind(), &settings.health)?
+                .map_or_else(|| "-".into(), crate::report::rfc3339);
             warn!(
-                "source {name}: disabled after repeated failures; using the last good copy until it is probed again"
+                "source {name}: disabled after repeated failures; using the last good copy until it is probed again at {next} (or `lineup sources --enable {name}`)"
             );
             outcomes[i] = Some(from_cache(
                 store,
@@ -239,7 +267,8 @@ pub fn refresh(
         .clamp(1, todo.len().max(1));
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let (tx, rx) = crossbeam_channel::unbounded::<(usize, Attempt)>();
+    // `None`: the job was not attempted (the total timeout was spent before its turn).
+    let (tx, rx) = crossbeam_channel::unbounded::<(usize, Option<Attempt>)>();
     let result = std::thread::scope(|scope| -> Result<()> {
         for _ in 0..workers {
             let tx = tx.clone();
@@ -253,7 +282,11 @@ pub fn refresh(
                     if stop.load(Ordering::Relaxed) || crate::cancel::requested(how.cancel) {
                         break;
                     }
-                    let attempt = acquire::acquire(config, job, validators, how);
+                    // Past `total_timeout`, nothing more is fetched; a local file is no
+                    // fetch and is always read.
+                    let local = matches!(job.location(config), Location::File(_));
+                    let attempt = (local || Instant::now() < how.deadline)
+                        .then(|| acquire::acquire(config, job, validators, how));
                     if tx.send((*i, attempt)).is_err() {
                         break;
                     }
@@ -264,7 +297,11 @@ pub fn refresh(
         // The one writer: store what arrives, as it arrives.
         for (i, attempt) in rx.iter() {
             let job = &jobs[i];
-            let outcome = store::store_acquired(store, config, job, attempt, how.cancel)?;
+            let Some(attempt) = attempt else {
+                outcomes[i] = Some(skipped(store, job)?);
+                continue;
+            };
+            let outcome = store::store_acquired(store, config, job, attempt, how)?;
             let failed = outcome.failed;
             outcomes[i] = Some(outcome);
             if failed && settings.fetch.fail_fast && !crate::cancel::requested(how.cancel) {
@@ -278,7 +315,28 @@ pub fn refresh(
         return Err(anyhow!("interrupted"));
     }
     result?;
-    Ok(outcomes.into_iter().flatten().collect())
+    outcomes
+        .into_iter()
+        .zip(jobs)
+        .map(|(outcome, job)| outcome.map_or_else(|| skipped(store, job), Ok))
+        .collect()
+}
+
+/// The outcome of a job the build never got to: its copy is used, its health is left alone
+/// (no fetch, no failed build), so it is never disabled for it.
+fn skipped(store: &Store, job: &Job<'_>) -> Result<SourceOutcome> {
+    let name = job.name();
+    let error = "not attempted: total_timeout was spent before its turn";
+    // (Also the outcome of a job left unattempted by a stopped build.)
+    let outcome = from_cache(store, job, SourceStatus::Skipped, Some(error.into()), true)?;
+    match outcome.status {
+        SourceStatus::Skipped => warn!(
+            "source {name}: {error}; using the last good copy ({} items)",
+            outcome.items
+        ),
+        _ => warn!("source {name}: {error}; no earlier copy to fall back on"),
+    }
+    Ok(outcome)
 }
 
 /// Whether the store has a last good copy of a job's data, and how many items it holds.
@@ -328,6 +386,7 @@ fn from_cache(
         attempts: 0,
         bytes: 0,
         items: items.unwrap_or(0),
+        previous_items: items,
         duration_ms: 0,
         error,
         failed: failed || status == SourceStatus::Failed,

@@ -1,6 +1,7 @@
 //! The store phase: on the one writer thread, parse what was acquired and replace the
-//! source's copy in one transaction, unless the content is what the store already has; record
-//! the fetch and the source's health.
+//! source's copy in one transaction, unless the content is what the store already has, or it
+//! shrank past `max_shrink` (the count is checked before the commit, so a refused copy never
+//! replaces the last good one); record the fetch and the source's health.
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -10,7 +11,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
 
-use super::{Acquired, Attempt, Job, SourceOutcome, SourceStatus, from_cache, stored_items};
+use super::guard::{Guard, Shrunk};
+use super::{
+    Acquired, Attempt, Job, Refresh, SourceOutcome, SourceStatus, from_cache, stored_items,
+};
 use crate::config::Config;
 use crate::fetch::Validators;
 use crate::parse::xmltv::XmltvReader;
@@ -26,16 +30,25 @@ pub(super) fn store_acquired(
     config: &Config,
     job: &Job<'_>,
     attempt: Attempt,
-    cancel: &AtomicBool,
+    how: &Refresh<'_>,
 ) -> Result<SourceOutcome> {
+    let cancel = how.cancel;
     let name = job.name().to_string();
     let started = Instant::now();
     let max_size = job.settings(config).max_size;
+    let previous_items = stored_items(store, job)?;
+    let guard = Guard {
+        previous: previous_items,
+        max_shrink: job.max_shrink(config),
+        accepted: how.accept_shrink.contains(&name),
+    };
+    let mut refused = false;
     let stored = match attempt.result {
         Err(e) => Err(e),
-        Ok(acquired) => {
-            store_one(store, job, acquired, max_size, cancel).map_err(|e| format!("{e:#}"))
-        }
+        Ok(acquired) => store_one(store, job, acquired, max_size, guard, cancel).map_err(|e| {
+            refused = e.downcast_ref::<Shrunk>().is_some();
+            format!("{e:#}")
+        }),
     };
     if crate::cancel::requested(cancel) {
         return Err(anyhow!("interrupted"));
@@ -78,6 +91,9 @@ pub(super) fn store_acquired(
             } else {
                 "channels"
             };
+            if s.items == 0 && previous_items.is_none_or(|p| p == 0) {
+                warn!("source {name}: no {what} in the first copy stored");
+            }
             if s.status == SourceStatus::NotModified {
                 info!(
                     "source {name}: unchanged, {} {what} from the database",
@@ -98,10 +114,19 @@ pub(super) fn store_acquired(
                 attempts: attempt.attempts,
                 bytes: s.bytes,
                 items: s.items,
+                previous_items,
                 duration_ms,
                 error: None,
                 failed: false,
             }
+        }
+        Err(e) if refused => {
+            // The shrink guard refused the copy: the last good one stays and is used, but the
+            // source is reported failed, with both counts in the error.
+            let mut outcome = from_cache(store, job, SourceStatus::Cached, Some(e.clone()), true)?;
+            outcome.status = SourceStatus::Failed;
+            warn!("source {name}: refused: {e}");
+            outcome
         }
         Err(e) => {
             let outcome = from_cache(store, job, SourceStatus::Cached, Some(e.clone()), true)?;
@@ -132,6 +157,7 @@ fn store_one(
     job: &Job<'_>,
     acquired: Acquired,
     max_size: u64,
+    guard: Guard,
     cancel: &AtomicBool,
 ) -> Result<Stored> {
     let name = job.name();
@@ -152,7 +178,9 @@ fn store_one(
             Some(items) => (SourceStatus::NotModified, bytes, items, None),
             None => {
                 let label = path.display().to_string();
-                let items = store_file(store, job, &path, &label, bytes, &key, max_size, cancel)?;
+                let items = store_file(
+                    store, job, &path, &label, bytes, &key, max_size, guard, cancel,
+                )?;
                 (SourceStatus::Fetched, bytes, items, None)
             }
         },
@@ -171,6 +199,7 @@ fn store_one(
                         download.bytes,
                         &key,
                         max_size,
+                        guard,
                         cancel,
                     )?;
                     (SourceStatus::Fetched, download.bytes, items, validators)
@@ -182,11 +211,12 @@ fn store_one(
             (None, Job::Stream(source)) => {
                 let account = source.xtream.as_ref().expect("an Xtream source").get_ref();
                 let source_name: Arc<str> = Arc::from(name);
-                let summary = store.replace_channels_with(
+                let summary = store.replace_channels_guarded(
                     name,
                     download.bytes,
                     Some(&key),
                     cancel,
+                    |items| Ok(guard.check(items, "channels")?),
                     |sink| {
                         let mut failure = None;
                         download
@@ -225,11 +255,15 @@ fn store_file(
     bytes: u64,
     key: &str,
     max_size: u64,
+    guard: Guard,
     cancel: &AtomicBool,
 ) -> Result<u64> {
+    let name = job.name();
     match job {
-        Job::Stream(_) => store_m3u(store, job.name(), path, label, bytes, key, max_size, cancel),
-        Job::Guide(_) => store_xmltv(store, job.name(), path, label, key, max_size),
+        Job::Stream(_) => store_m3u(
+            store, name, path, label, bytes, key, max_size, guard, cancel,
+        ),
+        Job::Guide(_) => store_xmltv(store, name, path, label, key, max_size, guard),
     }
 }
 
@@ -241,11 +275,14 @@ fn store_xmltv(
     label: &str,
     key: &str,
     max_size: u64,
+    guard: Guard,
 ) -> Result<u64> {
     let input = decode::open(path, max_size).with_context(|| format!("cannot read {label}"))?;
     let mut reader = XmltvReader::new(input, label)?;
     let tx = store.conn.transaction()?;
     let stats = crate::store::guide::replace_source(&tx, name, &mut reader)?;
+    // Dropping the transaction on a refusal rolls the new copy back.
+    guard.check(stats.programmes, "programmes")?;
     tx.commit()
         .with_context(|| format!("cannot store the guide `{name}`"))?;
     health::set_content_hash(&store.conn, name, FetchKind::Xmltv, key)?;
@@ -273,19 +310,22 @@ fn store_m3u(
     bytes: u64,
     key: &str,
     max_size: u64,
+    guard: Guard,
     cancel: &AtomicBool,
 ) -> Result<u64> {
     let reader = decode::open(path, max_size).with_context(|| format!("cannot read {label}"))?;
     let mut m3u = M3uReader::new(reader, label.to_string(), Arc::from(name));
-    let summary = store.replace_channels_with(name, bytes, Some(key), cancel, |sink| {
-        for ch in m3u.by_ref() {
-            sink(ch.with_context(|| format!("cannot read {label}"))?)?;
-        }
-        if m3u.channels_read() == 0 && m3u.warnings.count > 0 {
-            anyhow::bail!("{label} has no channel: not an M3U playlist?");
-        }
-        Ok(())
-    })?;
+    let accept = |items| Ok(guard.check(items, "channels")?);
+    let summary =
+        store.replace_channels_guarded(name, bytes, Some(key), cancel, accept, |sink| {
+            for ch in m3u.by_ref() {
+                sink(ch.with_context(|| format!("cannot read {label}"))?)?;
+            }
+            if m3u.channels_read() == 0 && m3u.warnings.count > 0 {
+                anyhow::bail!("{label} has no channel: not an M3U playlist?");
+            }
+            Ok(())
+        })?;
     for message in &m3u.warnings.messages {
         warn!("{message}");
     }

@@ -127,6 +127,14 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// SHA-256 (hex) of a file's bytes: what [`Written::sha256`] says of a file still in place.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = HashingWriter::new(io::sink());
+    io::copy(&mut file, &mut hasher)?;
+    Ok(hex(&hasher.hasher.finalize()))
+}
+
 /// Counts and hashes what passes through, so the report gets size and sha256 for free.
 struct HashingWriter<W> {
     inner: W,

@@ -44,6 +44,8 @@ pub struct BuildContext<'a> {
     pub spill: Arc<crate::memory::spill::SpillArea>,
     /// Channels stored per source, for the progress bar's total.
     pub source_items: std::collections::HashMap<String, u64>,
+    /// Per proxy: the shrink guard on what it writes (against what it last wrote).
+    pub output_guards: std::collections::HashMap<String, crate::ingest::guard::Guard>,
 }
 
 /// Items and time of one stage (the report's `stages[]`).
@@ -58,6 +60,13 @@ pub struct StageStats {
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct ProxyReport {
     pub name: String,
+    /// `built` (or previewed by a dry run), `unchanged` (left alone by `--if-changed`), or
+    /// `failed` (its previous outputs stay).
+    pub status: ProxyStatus,
+    /// Why it failed; `None` otherwise.
+    pub error: Option<String>,
+    /// Channels in the playlist it last wrote; `None` when it never wrote one.
+    pub previous_channels: Option<u64>,
     pub channels_in: u64,
     pub channels_out: u64,
     /// Channels that at least one mapping changed.
@@ -76,6 +85,16 @@ pub struct ProxyReport {
     pub guide: Option<guide::GuideReport>,
     /// Logo prefetch, when the proxy has `logos.prefetch` (and this is not a dry run).
     pub logos: Option<crate::logos::LogoStats>,
+}
+
+/// What happened to a proxy in this build (the report's `proxies[].status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ProxyStatus {
+    #[default]
+    Built,
+    Unchanged,
+    Failed,
 }
 
 struct StageClock {
@@ -265,6 +284,21 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
             stage.set_icon_map(map);
         }
         report.logos = Some(stats);
+    }
+    // The shrink guard, before anything is committed: a refused playlist leaves the previous
+    // pair of files in place.
+    let guard = ctx.output_guards.get(&report.name);
+    report.previous_channels = guard.and_then(|g| g.previous);
+    if let Some(guard) = guard {
+        match guard.check(clocks.write.items, "channels") {
+            Err(refused) if ctx.dry_run => {
+                crate::warn!(
+                    "proxy {}: a real build would refuse it: {refused}",
+                    report.name
+                )
+            }
+            result => result?,
+        }
     }
     // The guide is written before the playlist is committed, so that a failing guide leaves
     // the previous pair of files, not a new playlist beside an old guide.

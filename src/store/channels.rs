@@ -88,6 +88,21 @@ impl Store {
         cancel: &AtomicBool,
         fill: impl FnOnce(&mut dyn FnMut(Channel) -> Result<()>) -> Result<()>,
     ) -> Result<IngestSummary> {
+        self.replace_channels_guarded(source, bytes, content_key, cancel, |_| Ok(()), fill)
+    }
+
+    /// [`Store::replace_channels_with`], asking `accept` with the number of channels read
+    /// before anything is committed: when it refuses (the shrink guard), the transaction rolls
+    /// back and the previous copy stays whole.
+    pub fn replace_channels_guarded(
+        &mut self,
+        source: &str,
+        bytes: u64,
+        content_key: Option<&str>,
+        cancel: &AtomicBool,
+        accept: impl FnOnce(u64) -> Result<()>,
+        fill: impl FnOnce(&mut dyn FnMut(Channel) -> Result<()>) -> Result<()>,
+    ) -> Result<IngestSummary> {
         let tx = self.conn.transaction()?;
         let id: i64 = tx
             .query_row("SELECT id FROM sources WHERE name = ?1", [source], |r| {
@@ -113,6 +128,7 @@ impl Store {
             };
             fill(&mut sink)?;
         }
+        accept(items)?;
         tx.execute(
             "UPDATE sources SET items = ?2, bytes = ?3, content_sha256 = ?4, updated_at = ?5 WHERE id = ?1",
             params![id, items as i64, bytes as i64, content_key, now_ms()],
@@ -230,6 +246,22 @@ mod tests {
         );
         let page = read_page(&reader, "a", &name, page.last_pos, 2).unwrap();
         assert_eq!(page.channels.len(), 1);
+
+        // A refusal after the last channel (the shrink guard) rolls back too.
+        let refused = store.replace_channels_guarded(
+            "a",
+            1,
+            Some("k"),
+            &cancel,
+            |n| {
+                assert_eq!(n, 1);
+                anyhow::bail!("too few")
+            },
+            |sink| sink(channel("only")),
+        );
+        assert!(refused.is_err());
+        let record = store.source_record("a").unwrap().unwrap();
+        assert_eq!((record.items, record.content_sha256), (Some(3), None));
 
         store.sync_sources([("a", "m3u", false)]).unwrap();
         assert!(

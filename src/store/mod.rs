@@ -3,11 +3,12 @@
 //! the pipeline's loaders open read-only connections of their own (WAL lets them read while the
 //! writer writes). Schema changes are migrations keyed on `PRAGMA user_version`.
 
+pub mod builds;
 pub mod channels;
 pub mod file;
 pub mod guide;
 pub mod health;
-mod schema;
+pub(crate) mod schema;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -37,6 +37,8 @@ const MIGRATIONS: &[&str] = &[
     super::guide::SCHEMA,
     // 4: the logo cache (logos/cache.rs).
     crate::logos::cache::SCHEMA,
+    // What each proxy's outputs were last built from (store/builds.rs).
+    super::builds::SCHEMA,
 ];
 
 /// Whether every migration has run (a read-only reader can use the database as it is).
@@ -58,6 +60,25 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         ));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Apply the migrations before the first one `stop` picks (all when none does): a database of
+/// the schema as it was before that migration, for tests that carry it forward.
+#[cfg(test)]
+pub(crate) fn migrate_until(
+    conn: &mut Connection,
+    stop: impl Fn(&str) -> bool,
+) -> rusqlite::Result<()> {
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        if stop(sql) {
+            break;
+        }
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;

@@ -122,9 +122,20 @@ fn failed_build_leaves_previous_output_untouched() {
     assert!(run.stderr.contains("missing.m3u"), "{}", run.stderr);
     assert_eq!(fresh.read("out/p.m3u"), "previous\n");
 
-    // The source breaks after a good build: its last good copy is used, exit 3 (degraded).
+    // The source breaks after a good build: its cached copy is not fresh, so with the default
+    // min_successful_sources (1) the build stops at exit 4; at 0 the last good copy is used,
+    // exit 3 (degraded).
     std::fs::remove_file(env.path("a.m3u")).unwrap();
     env.write("lineup.toml", simple_config(&[("a", "a.m3u", true)], ""));
+    env.lineup(&["build"]).expect(4);
+    assert_eq!(env.read("out/p.m3u"), before);
+    env.write(
+        "lineup.toml",
+        format!(
+            "[settings.fetch]\nmin_successful_sources = 0\n\n{}",
+            simple_config(&[("a", "a.m3u", true)], "")
+        ),
+    );
     env.lineup(&["build"]).expect(3);
     assert_eq!(env.read("out/p.m3u"), before);
 

@@ -69,7 +69,7 @@ fn gzip_bomb_stops_at_max_size_and_the_last_good_copy_is_used() {
     let env = Env::new();
     env.write("a.m3u", playlist("a", 3));
     let config = format!(
-        "[settings.fetch]\nmax_size = \"4MiB\"\n\n{}",
+        "[settings.fetch]\nmax_size = \"4MiB\"\nmin_successful_sources = 0\n\n{}",
         simple_config(&[("a", "a.m3u", true)], "")
     );
     env.write("lineup.toml", &config);

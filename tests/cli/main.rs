@@ -17,6 +17,7 @@ mod operability;
 mod properties;
 mod signals;
 mod state;
+mod trust;
 mod unattended;
 #[path = "../support/xmltv.rs"]
 mod xmltv_check;

@@ -1,7 +1,7 @@
 //! `lineup build` against a real HTTP server on 127.0.0.1 (`tests/support/http_server.rs`)
 //! playing a provider's faults: timeouts, errors with and without retries, `Retry-After`, cut
 //! bodies, slow drips, decompression bombs, redirect loops, `304`, and HTML instead of a
-//! playlist. For each failure: the exit code (3 with a cached copy, 4 without), the source's
+//! playlist. For each failure: the exit code (4: a cached copy is not fresh), the source's
 //! status and error in the report, its health in `lineup sources --json`, and previous outputs
 //! and cached data left byte-identical. Health, offline builds and secrets are in `health`;
 //! Xtream accounts in `xtream`.
@@ -136,7 +136,8 @@ pub fn assert_error(report: &Value, wanted: &str) {
 }
 
 /// The heart of every failure test. A first build stores a good copy; then the provider plays
-/// `fault`: the build exits 3 with the source `cached`, the error and `attempts` in the report,
+/// `fault`: the build exits 4 with the source `cached` (a cached copy is not fresh data, and
+/// `min_successful_sources` is 1), the error and `attempts` in the report,
 /// the source `down` in `lineup sources`, and output and cache untouched. In a fresh directory
 /// (nothing cached) the same fault exits 4 and writes nothing.
 fn keeps_last_good_copy(fault: Route, extra: &str, attempts: u64, error: &str) {
@@ -153,9 +154,11 @@ fn keeps_last_good_copy(fault: Route, extra: &str, attempts: u64, error: &str) {
 
     net.server.route("/list.m3u", fault.clone());
     let before = net.server.hits("/list.m3u");
+    // The only source: its cached copy is used for nothing, as it is not fresh
+    // (min_successful_sources); exit 3 needs another source fresh (see `trust`).
     let (run, report) = net.build(&[]);
-    run.expect(3);
-    assert_eq!(report["exit_code"], 3);
+    run.expect(4);
+    assert_eq!(report["exit_code"], 4);
     assert_eq!(source(&report)["status"], "cached", "{report:#}");
     assert_eq!(source(&report)["items"], 3);
     assert_eq!(source(&report)["attempts"], attempts, "{report:#}");

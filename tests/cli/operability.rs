@@ -73,8 +73,16 @@ fn report_matches_its_schema_on_success_degraded_and_failure() {
     );
     assert!(report["memory"]["peak_rss_bytes"].as_u64().unwrap() > 0);
 
-    // Degraded: the source is gone, its cached copy is used.
+    // Degraded: the source is gone, its cached copy is used (which needs
+    // min_successful_sources = 0 with a single source: a cached copy is not fresh).
     std::fs::remove_file(env.path("a.m3u")).unwrap();
+    env.write(
+        "lineup.toml",
+        format!(
+            "[settings.fetch]\nmin_successful_sources = 0\n\n{}",
+            simple_config(&[("a", "a.m3u", true)], "")
+        ),
+    );
     env.lineup(&["build", "--report", "r.json"]).expect(3);
     let report: serde_json::Value = serde_json::from_str(&env.read("r.json")).unwrap();
     validate_report(&report);
@@ -162,10 +170,16 @@ fn if_changed_second_run_is_unchanged_and_writes_nothing() {
     let marked = std::fs::metadata(&path).unwrap().modified().unwrap();
     assert!(marked >= before);
 
+    // An output changed by hand is not what was written: rebuilt.
+    let run = env.lineup(&["build", "--if-changed"]);
+    run.ok();
+    assert_eq!(run.stdout, "");
+    assert_ne!(env.read("out/p.m3u"), "marker\n");
+    let written = env.read("out/p.m3u");
     let run = env.lineup(&["build", "--if-changed"]);
     run.ok();
     assert_eq!(run.stdout, "unchanged\n");
-    assert_eq!(env.read("out/p.m3u"), "marker\n", "nothing written");
+    assert_eq!(env.read("out/p.m3u"), written, "nothing written");
 
     // A changed source, a changed config, or a missing output: a real build.
     env.write("a.m3u", playlist("a", 4));

@@ -241,6 +241,17 @@ pub fn should_skip(
     now: i64,
     settings: &HealthSettings,
 ) -> rusqlite::Result<bool> {
+    Ok(next_probe(conn, source, kind, settings)?.is_some_and(|at| now < at))
+}
+
+/// When a disabled source will next be tried (Unix ms), as [`should_skip`] decides it; `None`
+/// when it is not disabled.
+pub fn next_probe(
+    conn: &Connection,
+    source: &str,
+    kind: FetchKind,
+    settings: &HealthSettings,
+) -> rusqlite::Result<Option<i64>> {
     let row: Option<(Option<i64>, Option<i64>)> = conn
         .query_row(
             "SELECT disabled_since, last_build_at FROM source_health
@@ -250,11 +261,22 @@ pub fn should_skip(
         )
         .optional()?;
     let Some((Some(disabled_since), last_try)) = row else {
-        return Ok(false);
+        return Ok(None);
     };
     let last_try = last_try.unwrap_or(disabled_since).max(disabled_since);
     let reprobe_ms = settings.reprobe_after.0.as_millis().min(i64::MAX as u128) as i64;
-    Ok(now < last_try.saturating_add(reprobe_ms))
+    Ok(Some(last_try.saturating_add(reprobe_ms)))
+}
+
+/// `lineup sources --enable`: clear a source's disabled state and consecutive failures so the
+/// next build fetches it. Returns whether there was a health row to clear.
+pub fn enable(conn: &Connection, source: &str, kind: FetchKind) -> rusqlite::Result<bool> {
+    let changed = conn.execute(
+        "UPDATE source_health SET disabled_since = NULL, consecutive_failed_builds = 0
+         WHERE source = ?1 AND kind = ?2",
+        params![source, kind.as_str()],
+    )?;
+    Ok(changed > 0)
 }
 
 /// A source's health, as `lineup sources` shows it.

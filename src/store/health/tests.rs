@@ -137,10 +137,18 @@ fn disable_after_failed_builds_then_reprobe() {
     assert!(should_skip(&conn, "alpha", FetchKind::M3u, disabled_at + 5 * HOUR, &s).unwrap());
     let probe = disabled_at + 6 * HOUR;
     assert!(!should_skip(&conn, "alpha", FetchKind::M3u, probe, &s).unwrap());
+    assert_eq!(
+        next_probe(&conn, "alpha", FetchKind::M3u, &s).unwrap(),
+        Some(probe)
+    );
     // A failed re-probe waits another interval, and stays disabled since the first time.
     let st = record_build(&conn, "alpha", FetchKind::M3u, false, probe, &s).unwrap();
     assert_eq!(st.disabled_since, Some(disabled_at));
     assert!(should_skip(&conn, "alpha", FetchKind::M3u, probe + HOUR, &s).unwrap());
+    assert_eq!(
+        next_probe(&conn, "alpha", FetchKind::M3u, &s).unwrap(),
+        Some(probe + 6 * HOUR)
+    );
     // A successful one re-enables it.
     let probe = probe + 6 * HOUR;
     assert!(!should_skip(&conn, "alpha", FetchKind::M3u, probe, &s).unwrap());
@@ -241,4 +249,26 @@ fn history_is_pruned_per_source() {
         )
         .unwrap();
     assert_eq!(n, KEEP_FETCHES);
+}
+
+#[test]
+fn enable_clears_the_disabled_state_and_the_failures() {
+    let (_d, conn) = db();
+    let s = HealthSettings {
+        disable_after: 1,
+        ..settings()
+    };
+    fetch(&conn, HOUR, Outcome::Failed, 1, 50);
+    record_build(&conn, "alpha", FetchKind::M3u, false, HOUR, &s).unwrap();
+    assert!(should_skip(&conn, "alpha", FetchKind::M3u, 2 * HOUR, &s).unwrap());
+    assert!(enable(&conn, "alpha", FetchKind::M3u).unwrap());
+    assert!(!should_skip(&conn, "alpha", FetchKind::M3u, 2 * HOUR, &s).unwrap());
+    assert_eq!(
+        next_probe(&conn, "alpha", FetchKind::M3u, &s).unwrap(),
+        None
+    );
+    let h = health(&conn, "alpha", FetchKind::M3u).unwrap();
+    assert_eq!((h.consecutive_failures, h.disabled_since), (0, None));
+    // Nothing recorded for that source: nothing to clear.
+    assert!(!enable(&conn, "beta", FetchKind::M3u).unwrap());
 }

@@ -100,7 +100,8 @@ fn xtream_line_up_is_written_private() {
     assert!(text.contains("/live/xt-user/pa%3As/101.m3u8"), "{text}");
 }
 
-/// A panel that refuses the account: exit 3 with the cached line-up, 4 without one, the
+/// A panel that refuses the account: exit 4 (a cached line-up is not fresh data) with the
+/// previous output kept, 4 without a cached one either, the
 /// stream list never asked for, and the password nowhere.
 fn refused(user_info: &str, error: &str) {
     let net = Net::new();
@@ -112,7 +113,7 @@ fn refused(user_info: &str, error: &str) {
 
     net.server.route(BASE, Route::Ok(Body::json(user_info)));
     let (code, report, stderr) = build(&net);
-    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(code, 4, "{stderr}");
     assert_eq!(source(&report)["status"], "cached");
     assert_eq!(source(&report)["items"], 3);
     assert_eq!(source(&report)["attempts"], 1);
