@@ -37,6 +37,8 @@ const MIGRATIONS: &[&str] = &[
     super::guide::SCHEMA,
     // 4: the logo cache (logos/cache.rs).
     crate::logos::cache::SCHEMA,
+    // 5: stream probe results (probe/store.rs).
+    crate::probe::store::SCHEMA,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
