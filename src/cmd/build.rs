@@ -175,7 +175,28 @@ fn build(
         ));
     }
 
-    let fingerprint = fingerprint(config, &proxies, &output_dir);
+    // Probe the streams of proxies with `probe = true` (not on dry or offline runs: probing
+    // is network traffic and takes up to the budget).
+    let now = build_clock();
+    let mut probes: std::collections::HashMap<String, crate::probe::ProbeReport> =
+        Default::default();
+    if !args.dry_run && !args.offline && proxies.iter().any(|p| p.probe) {
+        let run = crate::probe::Run::new(config, now, Arc::clone(&cancel));
+        match crate::probe::probe_proxies(
+            &mut store,
+            config,
+            proxies.iter().copied().filter(|p| p.probe),
+            &run,
+        ) {
+            Ok(reports) => probes.extend(reports),
+            Err(_) if crate::cancel::requested(&cancel) => {
+                return Err(Failure::new(Exit::Runtime, anyhow!("interrupted")));
+            }
+            Err(e) => return Err(e.context("probing streams").into()),
+        }
+    }
+
+    let fingerprint = fingerprint(config, &proxies, &output_dir, &store);
     findings.fingerprint = (!args.dry_run).then(|| fingerprint.clone());
     if args.if_changed && unchanged(&store, findings, &fingerprint, &proxies, &output_dir)? {
         println!("unchanged");
@@ -189,7 +210,7 @@ fn build(
         output_dir,
         dry_run: args.dry_run,
         cancel: Arc::clone(&cancel),
-        now: build_clock(),
+        now,
         budget: Arc::clone(budget),
         source_items: findings
             .sources
@@ -206,7 +227,8 @@ fn build(
     for proxy in &proxies {
         let name = &proxy.name.get_ref().0;
         match pool.install(|| pipeline::run_proxy(&ctx, proxy)) {
-            Ok(report) => {
+            Ok(mut report) => {
+                report.probe = probes.remove(name);
                 summarize(&report, args.dry_run);
                 findings.proxies.push(report);
             }
@@ -337,9 +359,14 @@ fn summarize(report: &ProxyReport, dry_run: bool) {
 }
 
 /// What decides whether a build would write the same files: lineup's version, the
-/// configuration text, the proxies selected and where outputs go. Source content is compared
-/// separately (each source's stored content key).
-fn fingerprint(config: &Config, proxies: &[&ProxyDef], output_dir: &std::path::Path) -> String {
+/// configuration text, the proxies selected, where outputs go and the streams' probe
+/// statuses. Source content is compared separately (each source's stored content key).
+fn fingerprint(
+    config: &Config,
+    proxies: &[&ProxyDef],
+    output_dir: &std::path::Path,
+    store: &Store,
+) -> String {
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -351,6 +378,10 @@ fn fingerprint(config: &Config, proxies: &[&ProxyDef], output_dir: &std::path::P
     }
     hasher.update(b"\0out:");
     hasher.update(output_dir.as_os_str().as_encoded_bytes());
+    if let Ok(statuses) = crate::probe::store::status_digest(&store.conn) {
+        hasher.update(b"\0streams:");
+        hasher.update(statuses.to_le_bytes());
+    }
     crate::output::hex(&hasher.finalize())
 }
 

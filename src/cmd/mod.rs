@@ -5,7 +5,9 @@ pub mod check;
 pub mod completions;
 pub mod init;
 pub mod man;
+pub mod probe;
 pub mod sources;
+pub mod streams;
 
 use crate::config::{Config, ConfigErrors};
 use crate::exit::{Exit, Failure};

@@ -378,10 +378,7 @@ fn sniff(content_type: &str, body: &[u8]) -> Content {
 pub fn is_ts(body: &[u8]) -> bool {
     const P: usize = 188;
     (0..P.min(body.len())).any(|o| {
-        body.len() > o + 2 * P
-            && body[o] == 0x47
-            && body[o + P] == 0x47
-            && body[o + 2 * P] == 0x47
+        body.len() > o + 2 * P && body[o] == 0x47 && body[o + P] == 0x47 && body[o + 2 * P] == 0x47
     })
 }
 

@@ -276,11 +276,11 @@ mod tests {
     #[test]
     fn urls_are_shown_without_credentials() {
         assert_eq!(
-            display_url("http://h:8080/live/alice/s3cret/12.ts"),
+            display_url("http://h:8080/live/pr0be-u/pr0be-p/12.ts"),
             "http://h:8080/live/***/***/12.ts"
         );
         assert_eq!(
-            display_url("http://h:8080/alice/s3cret/12"),
+            display_url("http://h:8080/pr0be-u/pr0be-p/12"),
             "http://h:8080/***/***/12"
         );
         assert_eq!(

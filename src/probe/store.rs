@@ -184,6 +184,22 @@ pub fn record(
     Ok(new_status)
 }
 
+/// A digest of every stream's status: a build whose line-up depends on probe results is not
+/// `--if-changed`-unchanged when a status changed. Zero when nothing was probed.
+pub fn status_digest(conn: &Connection) -> Result<u128> {
+    let mut stmt =
+        conn.prepare("SELECT id, status FROM streams WHERE status IS NOT NULL ORDER BY id")?;
+    let mut rows = stmt.query([])?;
+    let mut digest = 0u128;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let status = row.get_ref(1)?.as_str()?;
+        let h = xxh3_128(format!("{id}:{status}").as_bytes());
+        digest = digest.rotate_left(1) ^ h;
+    }
+    Ok(digest)
+}
+
 /// Counts of a proxy's streams by status (`not_probed` for those never probed).
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct StatusCounts {
@@ -285,9 +301,22 @@ impl Marks {
         self.by_url.is_empty()
     }
 
-    /// Whether any stream is dead (dedupe's preference only matters then).
-    pub fn any_dead(&self) -> bool {
-        self.by_url.values().any(|(s, _)| *s == "dead")
+    /// Whether any stream is alive (dedupe's preference only matters then).
+    pub fn any_alive(&self) -> bool {
+        self.by_url.values().any(|(s, _)| *s == "alive")
+    }
+
+    /// Give each channel its stream's probe result (by its URL as stored).
+    pub fn annotate(&self, channels: &mut [crate::model::Channel]) {
+        if self.by_url.is_empty() {
+            return;
+        }
+        for ch in channels {
+            if let Some((status, days)) = self.get(&ch.url) {
+                ch.probe.status = status;
+                ch.probe.checked_days = days.to_string();
+            }
+        }
     }
 
     /// Status and days since the last probe of a URL.
