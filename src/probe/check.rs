@@ -167,6 +167,11 @@ impl Prober {
         }
     }
 
+    /// The configured time one probe may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Probe one stream, within `limit` (the probe's timeout or what is left of the budget,
     /// whichever is shorter) for the whole chain.
     pub fn probe(&self, target: &Target, limit: Duration) -> Finding {

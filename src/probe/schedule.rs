@@ -27,6 +27,8 @@ struct Queue {
     next_host: usize,
     queued: usize,
     in_flight: usize,
+    /// Probes the budget cut short: not findings, left for a later run.
+    cut: usize,
     /// No more jobs start (budget spent, cancelled, or all done).
     stop: bool,
     /// The caller will add no more jobs.
@@ -133,9 +135,10 @@ impl Pool {
         q.in_flight == 0 && (q.stop || (q.closed && q.queued == 0))
     }
 
-    /// Jobs queued but never started (left for a later run).
+    /// Jobs queued but never started, or cut short by the budget (left for a later run).
     pub fn left_over(&self) -> usize {
-        self.lock().queued
+        let q = self.lock();
+        q.queued + q.cut
     }
 
     /// The next finding, waiting at most `wait`.
@@ -187,12 +190,20 @@ fn worker(
         let target: &Target = &job.target;
         let limit = deadline.saturating_duration_since(Instant::now());
         let finding = prober.probe(target, limit);
+        // A timeout that only the budget's end caused says nothing about the stream: it is
+        // not stored, and the stream stays due.
+        let cut = limit < prober.timeout()
+            && finding.verdict == super::check::Verdict::Fail
+            && finding.reason.starts_with("timeout");
         // Sent before the job counts as done, so a caller that sees nothing in flight has
         // every finding in its channel. The caller may have gone (interrupted): the finding is
         // then dropped, unstored.
-        let _ = tx.send((job.id, finding));
+        if !cut {
+            let _ = tx.send((job.id, finding));
+        }
         {
             let mut q = lock.lock().unwrap_or_else(|e| e.into_inner());
+            q.cut += usize::from(cut);
             if let Some(b) = q.busy.get_mut(&host) {
                 *b -= 1;
             }

@@ -331,3 +331,85 @@ impl Marks {
         self.by_url.capacity() * (16 + 24 + 1) * 8 / 7
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::check::Finding;
+
+    fn finding(verdict: Verdict) -> Finding {
+        Finding {
+            verdict,
+            reason: "r".into(),
+            http_status: Some(200),
+            latency_ms: 5,
+        }
+    }
+
+    #[test]
+    fn an_older_database_is_carried_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let mut conn = Connection::open(&path).unwrap();
+        let before = crate::store::schema::migrate_before(&mut conn, SCHEMA).unwrap();
+        conn.execute(
+            "INSERT INTO sources (name, kind) VALUES ('kept', 'm3u')",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let store = crate::store::Store::open(&path).unwrap();
+        let version: i64 = store
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert!(version as usize > before);
+        let kept: String = store
+            .conn
+            .query_row("SELECT name FROM sources", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, "kept");
+        list_streams(&store.conn, "p", [("http://h/1", &[][..])].into_iter()).unwrap();
+        assert_eq!(counts(&store.conn, "p").unwrap().not_probed, 1);
+    }
+
+    #[test]
+    fn dead_only_after_dead_after_failures_and_alive_after_one_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("t.db")).unwrap();
+        let c = &store.conn;
+        list_streams(c, "p", [("http://h/1", &[][..])].into_iter()).unwrap();
+        let id = due(c, "p", 0, 10, 10, (i64::MIN, i64::MIN), 10).unwrap()[0].id;
+        assert_eq!(
+            record(c, id, &finding(Verdict::Fail), 1, 2).unwrap(),
+            "unknown"
+        );
+        assert_eq!(
+            record(c, id, &finding(Verdict::Fail), 2, 2).unwrap(),
+            "dead"
+        );
+        assert_eq!(record(c, id, &finding(Verdict::Ok), 3, 2).unwrap(), "alive");
+        assert_eq!(
+            record(c, id, &finding(Verdict::Fail), 4, 2).unwrap(),
+            "alive"
+        );
+        assert_eq!(
+            record(c, id, &finding(Verdict::Fail), 5, 2).unwrap(),
+            "dead"
+        );
+        // Due again only after recheck_dead.
+        assert!(
+            due(c, "p", 10, 100, 10, (i64::MIN, i64::MIN), 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            due(c, "p", 15, 100, 10, (i64::MIN, i64::MIN), 10)
+                .unwrap()
+                .len(),
+            1
+        );
+        let marks = Marks::load(c, 5 + 3 * 86_400).unwrap();
+        assert_eq!(marks.get("http://h/1"), Some(("dead", 3)));
+    }
+}
