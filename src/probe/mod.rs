@@ -159,16 +159,13 @@ pub fn probe_proxy(
     report.left_over = pool.left_over() as u64;
     if !exhausted {
         // Due rows not even loaded yet: count them for the report.
-        report.left_over += store::due(
+        report.left_over += store::count_due(
             &store.conn,
             name,
             run.now,
-            secs(s.recheck_alive.0),
-            secs(s.recheck_dead.0),
+            (secs(s.recheck_alive.0), secs(s.recheck_dead.0)),
             cursor,
-            usize::MAX >> 1,
-        )?
-        .len() as u64;
+        )?;
     }
     let counts = store::counts(&store.conn, name)?;
     report.alive = counts.alive;

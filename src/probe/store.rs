@@ -77,6 +77,33 @@ pub fn list_streams<'a>(
     Ok(())
 }
 
+/// Whether a stream is due (never probed, alive for `?3` s, failing for `?4` s at `?2`). One
+/// probed at this very clock is not, even with a zero interval: a run probes a stream once.
+const DUE: &str = "(s.checked_at IS NULL
+    OR (s.checked_at < ?2
+        AND ((s.status = 'alive' AND s.checked_at <= ?2 - ?3)
+             OR (s.status IS NOT 'alive' AND s.checked_at <= ?2 - ?4))))";
+
+/// How many streams of `proxy` are due after the order key `after`.
+pub fn count_due(
+    conn: &Connection,
+    proxy: &str,
+    now: i64,
+    recheck: (i64, i64),
+    after: (i64, i64),
+) -> Result<u64> {
+    let n: i64 = conn.query_row(
+        &format!(
+            "SELECT count(*) FROM streams s
+             JOIN stream_proxies p ON p.stream_id = s.id AND p.proxy = ?1
+             WHERE {DUE} AND (COALESCE(s.checked_at, -1), s.id) > (?5, ?6)"
+        ),
+        params![proxy, now, recheck.0, recheck.1, after.0, after.1],
+        |r| r.get(0),
+    )?;
+    Ok(n as u64)
+}
+
 /// The next `limit` streams of `proxy` that are due, oldest result first (never probed
 /// first), after the order key `after`.
 pub fn due(
@@ -88,15 +115,12 @@ pub fn due(
     after: (i64, i64),
     limit: usize,
 ) -> Result<Vec<Due>> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT s.id, s.url, s.headers, COALESCE(s.checked_at, -1) AS k FROM streams s
          JOIN stream_proxies p ON p.stream_id = s.id AND p.proxy = ?1
-         WHERE (s.checked_at IS NULL
-                OR (s.status = 'alive' AND s.checked_at <= ?2 - ?3)
-                OR (s.status IS NOT 'alive' AND s.checked_at <= ?2 - ?4))
-           AND (k, s.id) > (?5, ?6)
-         ORDER BY k, s.id LIMIT ?7",
-    )?;
+         WHERE {DUE} AND (k, s.id) > (?5, ?6)
+         ORDER BY k, s.id LIMIT ?7"
+    ))?;
     let rows = stmt.query_map(
         params![
             proxy,

@@ -455,3 +455,48 @@ fn sigterm_while_probing_leaves_a_consistent_database() {
     let report = build_at(&env, T0);
     assert_eq!(report["proxies"][0]["probe"]["probed"], 10);
 }
+
+#[test]
+fn lineup_probe_probes_without_building() {
+    let server = TestServer::start();
+    server
+        .route("/ok.ts", ts_route())
+        .route("/live/viewer9/hunter22/7.ts", ts_route());
+    let env = Env::new();
+    env.write(
+        "s.m3u",
+        format!(
+            "#EXTM3U\n{}{}",
+            entry("One", "one", &server.url("/ok.ts"), ""),
+            entry("Two", "two", &server.url("/live/viewer9/hunter22/7.ts"), "")
+        ),
+    );
+    config(&env, "", "");
+    let text = env.read("lineup.toml").replace("probe = true\n", "");
+    env.write("lineup.toml", text);
+    env.lineup(&["build"]).ok();
+    assert_eq!(
+        server.hits("/ok.ts"),
+        0,
+        "no probe = true: the build probes nothing"
+    );
+    // No proxy probes and none named: a usage error.
+    env.lineup(&["probe"]).expect(2);
+    env.lineup(&["probe", "--proxy", "nope"]).expect(2);
+
+    let run = env.lineup(&["probe", "--proxy", "p", "--budget", "30s"]);
+    run.ok();
+    assert!(
+        run.stderr.contains("proxy p: probed 2 streams in"),
+        "one summary line per proxy: {}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert_eq!(server.hits("/ok.ts"), 1);
+    let s = streams(&env);
+    assert_eq!(s[&server.url("/ok.ts")]["status"], "alive");
+    // Credentials in stream URLs are masked wherever a URL is shown.
+    assert_eq!(s[&server.url("/live/***/***/7.ts")]["status"], "alive");
+    let table = env.lineup(&["streams"]);
+    assert!(!table.stdout.contains("hunter22"), "{}", table.stdout);
+}
