@@ -265,6 +265,12 @@ mod tests {
             Field::Attr("catchup-days".into())
         );
         assert!(Field::parse("group_titel").is_err());
+        for read_only in ["source_name", "stream_status", "stream_checked_days"] {
+            assert!(
+                !Field::parse(read_only).unwrap().is_writable(),
+                "{read_only}"
+            );
+        }
         assert!(Field::parse("a b").is_err());
     }
 

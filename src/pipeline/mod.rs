@@ -130,8 +130,11 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
     let mut marks_reservation = ctx.budget.empty();
     marks_reservation.grow_unchecked(marks.heap_bytes() as u64);
     // Dedupe prefers alive streams: a first pass finds the keys that have one.
+    let mut first_pass = Duration::ZERO;
     if deduper.key().is_some() && marks.any_alive() {
+        let started = Instant::now();
         let alive = alive_keys(ctx, &sources, &limits, &rules, &marks, &deduper)?;
+        first_pass = started.elapsed();
         marks_reservation.grow_unchecked(dedupe::set_bytes(&alive) as u64);
         deduper.prefer_alive(alive);
     }
@@ -148,6 +151,8 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
 
     let mut guide_stage = guide::GuideStage::open(config, proxy, &ctx.db)?;
     let mut clocks = Clocks::default();
+    // Dedupe's first pass counts as dedupe time.
+    clocks.dedupe.spent += first_pass;
     let dest = ctx.output_dir.join(proxy.m3u.get_ref().as_str());
     let mut writer = if ctx.dry_run {
         None
