@@ -208,11 +208,14 @@ impl Prober {
     ) -> Result<String, String> {
         let mut url = target.url.clone();
         let mut hls = false;
+        // What the request in hand is, for the reason: the stream itself, an HLS variant
+        // playlist or an HLS segment.
+        let mut stage = "";
         for depth in 0..=MAX_PLAYLISTS {
-            let (status, final_url, content_type, body, complete) =
-                self.get(&url, target, deadline)?;
+            let (status, final_url, content_type, body, complete) = self
+                .get(&url, target, deadline)
+                .map_err(|why| format!("{stage}{why}"))?;
             first_status.get_or_insert(status);
-            let stage = if hls { "hls segment: " } else { "" };
             if !(200..300).contains(&status) {
                 return Err(format!("{stage}http {status}"));
             }
@@ -222,6 +225,11 @@ impl Prober {
                         .ok_or_else(|| "hls: playlist lists no variant or segment".to_string())?;
                     url = resolve(&final_url, &next);
                     hls = true;
+                    stage = if playlist.contains("#EXT-X-STREAM-INF") {
+                        "hls variant: "
+                    } else {
+                        "hls segment: "
+                    };
                     continue;
                 }
                 Content::Hls(_) => return Err("hls: playlists nest too deep".into()),
