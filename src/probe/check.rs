@@ -274,7 +274,26 @@ impl Prober {
         if let Some(r) = &target.referrer {
             request = request.header("Referer", r.as_str());
         }
-        let response = request.call().map_err(|e| reason(&e))?;
+        let response = request.call().map_err(|e| {
+            let why = reason(&e);
+            // Over https, a connection that closes or sends garbage before any response is
+            // the TLS handshake failing (a plain-HTTP port, a broken certificate chain).
+            let handshake = matches!(&e, ureq::Error::Io(io) if matches!(
+                io.kind(),
+                io::ErrorKind::InvalidData
+                    | io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionReset
+            ));
+            if handshake
+                && url
+                    .get(..8)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+            {
+                format!("tls: handshake failed ({why})")
+            } else {
+                why
+            }
+        })?;
         let status = response.status().as_u16();
         let final_url = ureq::ResponseExt::get_uri(&response).to_string();
         let content_type = response

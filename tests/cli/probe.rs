@@ -1,6 +1,7 @@
 //! Stream probing against a real HTTP server on 127.0.0.1 playing streams that play and
 //! streams that do not: live MPEG-TS, an HLS master -> media -> segment chain, an HLS whose
-//! segment 404s, 403, 500, a stall (timeout), a refused port, an HTML page with 200, a slow
+//! segment 404s, 403, 500, a stall (timeout), a refused port, TLS to a plain-HTTP port, an HTML
+//! page with 200, a slow
 //! trickle, a redirect to a dead URL, streams that need the channel's own user agent, and an
 //! rtmp URL (not probed). Also: `per_host` never exceeded (the server counts open requests),
 //! the `dead_after` hysteresis, recheck intervals (`$LINEUP_NOW`), budget carry-over over
@@ -176,17 +177,20 @@ fn each_kind_of_stream_gets_its_verdict_and_reason() {
     m3u += &entry("UaKodi", "uakodi", &kodi, "");
     m3u += &entry("UaMissing", "uamissing", &u("/ua-missing"), "");
     m3u += &entry("Rtmp", "rtmp", "rtmp://media.example/live/x", "");
+    // TLS to a server that speaks plain HTTP: the handshake fails.
+    let tls = u("/live.ts").replace("http://", "https://");
+    m3u += &entry("Tls", "tls", &tls, "");
     let env = Env::new();
     env.write("s.m3u", &m3u);
     config(&env, "timeout = \"1s\"\nconcurrency = 8\nper_host = 8", "");
 
     let report = build_at(&env, T0);
     let probe = &report["proxies"][0]["probe"];
-    assert_eq!(probe["probed"], 14, "{probe}");
+    assert_eq!(probe["probed"], 15, "{probe}");
     assert_eq!(probe["alive"], 4, "{probe}");
     // dead_after = 2: one failed build makes nothing dead yet.
     assert_eq!(probe["dead"], 0, "{probe}");
-    assert_eq!(probe["unknown"], 10, "{probe}");
+    assert_eq!(probe["unknown"], 11, "{probe}");
 
     let s = streams(&env);
     let reason = |url: &str| {
@@ -215,6 +219,7 @@ fn each_kind_of_stream_gets_its_verdict_and_reason() {
             "unknown",
             "not probed: rtmp",
         ),
+        (tls, "unknown", "tls: "),
     ];
     for (url, status, why) in expect {
         let (got_status, got_reason) = reason(&url);
@@ -232,14 +237,14 @@ fn each_kind_of_stream_gets_its_verdict_and_reason() {
     let report = build_at(&env, T0 + 13 * 3600);
     let probe = &report["proxies"][0]["probe"];
     assert_eq!(
-        probe["probed"], 10,
+        probe["probed"], 11,
         "only the failing ones are due: {probe}"
     );
-    assert_eq!(probe["dead"], 9, "{probe}");
+    assert_eq!(probe["dead"], 10, "{probe}");
     assert_eq!(probe["unknown"], 1, "rtmp stays unknown: {probe}");
     let dead = env.lineup(&["streams", "--dead", "--json"]);
     let dead: Vec<Value> = serde_json::from_str(&dead.stdout).unwrap();
-    assert_eq!(dead.len(), 9);
+    assert_eq!(dead.len(), 10);
     let table = env.lineup(&["streams"]);
     assert!(table.stdout.starts_with("STATUS"), "{}", table.stdout);
 }
