@@ -2,9 +2,10 @@
 //! streams that do not: live MPEG-TS, an HLS master -> media -> segment chain, an HLS whose
 //! segment 404s, 403, 500, a stall (timeout), a refused port, TLS to a plain-HTTP port, an HTML
 //! page with 200, a slow trickle, a redirect to a dead URL, streams that need the channel's own
-//! user agent, and an rtmp URL (not probed). Also: `per_host` never exceeded (the server counts open requests),
-//! the `dead_after` hysteresis, recheck intervals (`$LINEUP_NOW`), budget carry-over over
-//! 10,000 streams on one host, the rules fields and dedupe's preference, and SIGTERM.
+//! user agent, and an rtmp URL (not probed). Also: `per_host` never exceeded (the server
+//! counts open requests), the `dead_after` hysteresis, recheck intervals (`$LINEUP_NOW`),
+//! budget carry-over over 10,000 streams on one host, the rules fields and dedupe's
+//! preference, `lineup probe` and `lineup streams`, and SIGTERM.
 
 use std::collections::HashMap;
 use std::io::BufReader;
