@@ -4,8 +4,10 @@
 //! URL across builds (with the `dead_after` hysteresis) and hands them to the rules
 //! (`stream_status`, `stream_checked_days`) and to dedupe.
 //!
-//! A run lists the proxy's streams (every channel of its active sources, before rules), then
-//! probes those that are due (never probed, alive for `recheck_alive`, failing for
+//! A run lists the proxy's streams (the channels of its active sources that its mappings and
+//! filters keep when their streams are taken as alive, so that a filter dropping dead
+//! channels does not stop them from being checked again; before dedupe, so that every
+//! candidate of a key is known), then probes those that are due (never probed, alive for `recheck_alive`, failing for
 //! `recheck_dead`), oldest result first, until none is left or the budget is spent; what is
 //! left is due first next time.
 
@@ -97,7 +99,7 @@ pub fn probe_proxy(
 ) -> Result<ProbeReport> {
     let started = Instant::now();
     let name = proxy.name.get_ref().0.as_str();
-    list_proxy(store, config, proxy)
+    list_proxy(store, config, proxy, run.now)
         .with_context(|| format!("cannot list the streams of proxy `{name}`"))?;
     let s = run.settings;
     let prober = check::Prober::new(run.user_agent, s.timeout.0);
@@ -176,9 +178,30 @@ pub fn probe_proxy(
     Ok(report)
 }
 
-/// Record the streams the proxy lists now: every channel of its active sources.
-fn list_proxy(store: &mut Store, config: &Config, proxy: &ProxyDef) -> Result<()> {
+/// Record the streams the proxy lists now: the channels of its active sources that its rules
+/// keep, either as if their streams were alive or with their stored status. Recorded by the
+/// URL as the source wrote it (what `stream_status` is looked up by).
+fn list_proxy(store: &mut Store, config: &Config, proxy: &ProxyDef, now: i64) -> Result<()> {
     let name = proxy.name.get_ref().0.as_str();
+    let rules = crate::rules::ProxyRules::compile(config, proxy)
+        .map_err(|errors| anyhow::anyhow!(crate::config::ConfigErrors(errors).to_string()))?;
+    let marks = Marks::load(&store.conn, now)?;
+    let kept = |ch: &crate::model::Channel| {
+        if rules.is_empty() {
+            return true;
+        }
+        let mut probe = ch.clone();
+        probe.probe = crate::model::ProbeMark {
+            status: "alive",
+            checked_days: "0".into(),
+        };
+        if rules.apply_one(&mut probe).1 == crate::rules::Verdict::Keep {
+            return true;
+        }
+        let mut stored = ch.clone();
+        marks.annotate(std::slice::from_mut(&mut stored));
+        rules.apply_one(&mut stored).1 == crate::rules::Verdict::Keep
+    };
     let tx = store.conn.transaction()?;
     store::clear_listing(&tx, name)?;
     for source in config.active_sources(proxy) {
@@ -192,6 +215,7 @@ fn list_proxy(store: &mut Store, config: &Config, proxy: &ProxyDef) -> Result<()
                 name,
                 page.channels
                     .iter()
+                    .filter(|c| kept(c))
                     .map(|c| (c.url.as_str(), c.directives.as_slice())),
             )?;
             match page.last_pos {

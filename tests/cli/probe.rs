@@ -505,3 +505,49 @@ fn lineup_probe_probes_without_building() {
     let table = env.lineup(&["streams"]);
     assert!(!table.stdout.contains("hunter22"), "{}", table.stdout);
 }
+
+#[test]
+fn only_channels_the_rules_keep_are_probed_and_dead_ones_are_rechecked() {
+    let server = TestServer::start();
+    server
+        .route("/kept.ts", ts_route())
+        .route("/other.ts", ts_route())
+        .route("/gone.ts", Route::Status(404));
+    let env = Env::new();
+    env.write(
+        "s.m3u",
+        "#EXTM3U\n".to_string()
+            + &format!(
+                "#EXTINF:-1 group-title=\"Keep\",A\n{}\n",
+                server.url("/kept.ts")
+            )
+            + &format!(
+                "#EXTINF:-1 group-title=\"Keep\",B\n{}\n",
+                server.url("/gone.ts")
+            )
+            + &format!(
+                "#EXTINF:-1 group-title=\"Other\",C\n{}\n",
+                server.url("/other.ts")
+            ),
+    );
+    config(
+        &env,
+        "dead_after = 1",
+        "filters = [\"keep\", \"playing\"]\n\n[[filter]]\nname = \"keep\"\n\
+         include = 'group_title equals \"Keep\"'\n\n[[filter]]\nname = \"playing\"\n\
+         exclude = 'stream_status equals \"dead\"'",
+    );
+    build_at(&env, T0);
+    assert_eq!(names(&env.read("out/p.m3u")), ["A"]);
+    assert_eq!(
+        server.hits("/other.ts"),
+        0,
+        "a channel the filters drop is not probed"
+    );
+    assert_eq!(server.hits("/gone.ts"), 1);
+    // The dead channel is filtered out of the playlist, but still checked again.
+    server.route("/gone.ts", ts_route());
+    build_at(&env, T0 + 13 * 3600);
+    assert_eq!(server.hits("/gone.ts"), 2);
+    assert_eq!(names(&env.read("out/p.m3u")), ["A", "B"]);
+}
