@@ -346,7 +346,7 @@ fn a_small_budget_leaves_the_rest_for_the_next_build() {
     }
     let env = Env::new();
     env.write("s.m3u", &m3u);
-    config(&env, "per_host = 1\nbudget = \"1s\"\ntimeout = \"1s\"", "");
+    config(&env, "per_host = 1\nbudget = \"3s\"\ntimeout = \"1s\"", "");
     let first = build_at(&env, T0)["proxies"][0]["probe"].clone();
     let p1 = first["probed"].as_u64().unwrap();
     assert!(p1 > 0 && p1 < 10_000, "{first}");
