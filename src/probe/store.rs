@@ -375,7 +375,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         let mut conn = Connection::open(&path).unwrap();
-        let before = crate::store::schema::migrate_before(&mut conn, SCHEMA).unwrap();
+        crate::store::schema::migrate_until(&mut conn, |sql| sql == SCHEMA).unwrap();
+        let before: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert!(
+            !conn
+                .prepare("SELECT 1 FROM sqlite_master WHERE name = 'streams'")
+                .unwrap()
+                .exists([])
+                .unwrap(),
+            "the old schema has no streams table"
+        );
         conn.execute(
             "INSERT INTO sources (name, kind) VALUES ('kept', 'm3u')",
             [],
@@ -387,7 +398,7 @@ mod tests {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert!(version as usize > before);
+        assert!(version > before);
         let kept: String = store
             .conn
             .query_row("SELECT name FROM sources", [], |r| r.get(0))

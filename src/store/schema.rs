@@ -42,23 +42,6 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    migrate_to(conn, MIGRATIONS.len())
-}
-
-/// For tests that carry an older database forward: apply the migrations before the one whose
-/// SQL is `sql` (the database as the release before it left it), and return how many that is.
-#[cfg(test)]
-pub fn migrate_before(conn: &mut Connection, sql: &str) -> rusqlite::Result<usize> {
-    let n = MIGRATIONS
-        .iter()
-        .position(|m| *m == sql)
-        .expect("the migration is in the list");
-    migrate_to(conn, n)?;
-    Ok(n)
-}
-
-/// Apply the migrations up to the `target`-th.
-fn migrate_to(conn: &mut Connection, target: usize) -> rusqlite::Result<()> {
     let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let done = done.max(0) as usize;
     if done > MIGRATIONS.len() {
@@ -70,7 +53,26 @@ fn migrate_to(conn: &mut Connection, target: usize) -> rusqlite::Result<()> {
             )),
         ));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().take(target).skip(done) {
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Apply the migrations before the first one `stop` picks (all when none does): a database of
+/// the schema as it was before that migration, for tests that carry it forward.
+#[cfg(test)]
+pub(crate) fn migrate_until(
+    conn: &mut Connection,
+    stop: impl Fn(&str) -> bool,
+) -> rusqlite::Result<()> {
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        if stop(sql) {
+            break;
+        }
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
