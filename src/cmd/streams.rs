@@ -1,7 +1,7 @@
 //! `lineup streams [CONFIG] [--proxy NAME] [--dead] [--json]`: the probed streams with their
 //! status, the reason of the last probe and when it ran; an aligned table, or a JSON array for
-//! scripts. Credentials in URLs are masked. It only reads: no lock, and it never creates a
-//! database (with none yet it prints nothing and says so on stderr).
+//! scripts. Credentials in URLs are masked. It only reads (a read-only connection, no lock),
+//! and it never creates a database (with none yet it prints nothing and says so on stderr).
 
 use std::io::Write;
 
@@ -19,9 +19,18 @@ pub fn run(args: &StreamsArgs) -> Result<Exit, Failure> {
         .clone()
         .unwrap_or_else(|| config.resolve(&config.file.settings.database));
     let rows = if db.exists() {
-        let store = Store::open(&db)?;
-        rows(&store.conn, args.proxy.as_deref(), args.dead)
-            .context("cannot read the stream probe results")?
+        // Read-only: a database of an older lineup, without probe results, reads as empty.
+        let conn = Store::open_reader(&db)?;
+        let probed = conn
+            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'streams'")
+            .and_then(|mut s| s.exists([]))
+            .with_context(|| format!("cannot read database {}", db.display()))?;
+        if probed {
+            rows(&conn, args.proxy.as_deref(), args.dead)
+                .context("cannot read the stream probe results")?
+        } else {
+            Vec::new()
+        }
     } else {
         crate::info!(
             "no database yet at {}: no stream was probed (`probe = true`, then `lineup build` or `lineup probe`)",

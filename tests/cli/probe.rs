@@ -479,6 +479,11 @@ fn lineup_probe_probes_without_building() {
     config(&env, "", "");
     let text = env.read("lineup.toml").replace("probe = true\n", "");
     env.write("lineup.toml", text);
+    // No database yet: nothing to list, and none is created.
+    let none = env.lineup(&["streams", "--json"]);
+    none.ok();
+    assert_eq!(none.stdout.trim(), "[]");
+    assert!(!env.path("lineup.db").exists());
     env.lineup(&["build"]).ok();
     assert_eq!(
         server.hits("/ok.ts"),
