@@ -41,6 +41,12 @@ pub enum Command {
     /// Show each source's health and cache state from the database (takes no lock, never
     /// creates the database).
     Sources(SourcesArgs),
+    /// Probe the stream URLs of proxies without building: which streams play (see
+    /// [settings.probe]). Uses the channels stored by the last build.
+    Probe(ProbeArgs),
+    /// List probed streams with their status, reason and last check (takes no lock, never
+    /// creates the database).
+    Streams(StreamsArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the man page lineup(1) (for packaging; CI checks man/lineup.1 against it).
@@ -128,6 +134,48 @@ pub struct SourcesArgs {
     /// Takes the build lock (exit 5 while a build runs).
     #[arg(long = "enable", value_name = "NAME")]
     pub enable: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Probe only this proxy (repeatable), whether or not it has `probe = true`; default:
+    /// every proxy with `probe = true`.
+    #[arg(long = "proxy", value_name = "NAME")]
+    pub proxies: Vec<String>,
+    /// Use this database instead of settings.database.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Time to spend probing (e.g. 30m) instead of settings.probe.budget: a separate, slower
+    /// timer can take longer than a build may.
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
+    pub budget: Option<std::time::Duration>,
+    /// Progress bar: `auto` shows it when stderr is a terminal; otherwise one summary line
+    /// per proxy.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = crate::progress::ProgressMode::Auto)]
+    pub progress: crate::progress::ProgressMode,
+    /// When a build holds the lock on the database, wait up to DURATION instead of exiting 5.
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
+    pub wait: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct StreamsArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Only the streams of this proxy.
+    #[arg(long = "proxy", value_name = "NAME")]
+    pub proxy: Option<String>,
+    /// Only dead streams.
+    #[arg(long)]
+    pub dead: bool,
+    /// Print a JSON array instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Read this database instead of settings.database.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ pub mod model;
 pub mod output;
 pub mod parse;
 pub mod pipeline;
+pub mod probe;
 pub mod progress;
 pub mod report;
 pub mod rules;

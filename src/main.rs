@@ -31,12 +31,17 @@ fn main() -> ExitCode {
     if let Command::Build(args) = &cli.command {
         lineup::progress::init(args.progress, cli.quiet);
     }
+    if let Command::Probe(args) = &cli.command {
+        lineup::progress::init(args.progress, cli.quiet);
+    }
     let cancel = lineup::cancel::install();
     let result: Result<Exit, Failure> = match &cli.command {
         Command::Build(args) => cmd::build::run(args, cancel),
         Command::Check(args) => cmd::check::run(args),
         Command::Init(args) => cmd::init::run(args),
         Command::Sources(args) => cmd::sources::run(args),
+        Command::Probe(args) => cmd::probe::run(args, cancel),
+        Command::Streams(args) => cmd::streams::run(args),
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man => cmd::man::run(),
     };

@@ -112,3 +112,44 @@ impl Drop for ProxyBar {
         }
     }
 }
+
+/// A bar for one proxy's stream probes; its length grows as due streams are queued.
+pub struct ProbeBar(Option<ProgressBar>);
+
+impl ProbeBar {
+    pub fn start(name: &str) -> ProbeBar {
+        ProbeBar(BARS.get().map(|bars| {
+            let bar = bars.add(ProgressBar::new(0));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "probe {prefix}: [{bar:30}] {pos}/{len} streams {per_sec} {elapsed}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(name.to_string());
+            bar
+        }))
+    }
+
+    /// More streams queued.
+    pub fn add(&self, n: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc_length(n);
+        }
+    }
+
+    pub fn inc(&self) {
+        if let Some(bar) = &self.0 {
+            bar.inc(1);
+        }
+    }
+}
+
+impl Drop for ProbeBar {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -236,8 +236,28 @@ fn build(
         ));
     }
 
-    findings.fingerprint = (!args.dry_run).then(|| fingerprint(config, &proxies, &output_dir));
+    // Probe the streams of proxies with `probe = true` (not on dry or offline runs: probing
+    // is network traffic and takes up to the budget).
     let now = build_clock();
+    let mut probes: std::collections::HashMap<String, crate::probe::ProbeReport> =
+        Default::default();
+    if !args.dry_run && !args.offline && proxies.iter().any(|p| p.probe) {
+        let run = crate::probe::Run::new(config, now, Arc::clone(&cancel));
+        match crate::probe::probe_proxies(
+            &mut store,
+            config,
+            proxies.iter().copied().filter(|p| p.probe),
+            &run,
+        ) {
+            Ok(reports) => probes.extend(reports),
+            Err(_) if crate::cancel::requested(&cancel) => {
+                return Err(Failure::new(Exit::Runtime, anyhow!("interrupted")));
+            }
+            Err(e) => return Err(e.context("probing streams").into()),
+        }
+    }
+
+    findings.fingerprint = (!args.dry_run).then(|| fingerprint(config, &proxies, &output_dir));
     let mut states = Vec::with_capacity(proxies.len());
     for proxy in &proxies {
         states.push(if_changed::ProxyState::load(
@@ -300,7 +320,8 @@ fn build(
     for (proxy, state) in todo {
         let name = &proxy.name.get_ref().0;
         match pool.install(|| pipeline::run_proxy(&ctx, proxy)) {
-            Ok(report) => {
+            Ok(mut report) => {
+                report.probe = probes.remove(name);
                 summarize(&report, args);
                 // Without this record the next `--if-changed` rebuilds the proxy: a failure
                 // here costs a rebuild, never a skipped change, so it does not fail the build.

@@ -61,6 +61,11 @@ pub fn inputs(
         let key = health::content_hash(&store.conn, name, FetchKind::Xmltv)?.unwrap_or_default();
         inputs.push((format!("epg:{name}"), key));
     }
+    // A proxy that probes its streams is written differently when a stream's status changes.
+    if proxy.probe {
+        let digest = crate::probe::store::status_digest(&store.conn)?;
+        inputs.push(("streams".into(), format!("{digest:032x}")));
+    }
     let past = i64::try_from(proxy.epg_days.past).unwrap_or(i64::MAX / DAY);
     let window_first_day = proxy
         .xmltv

@@ -6,7 +6,9 @@ pub mod completions;
 mod if_changed;
 pub mod init;
 pub mod man;
+pub mod probe;
 pub mod sources;
+pub mod streams;
 
 use crate::config::{Config, ConfigErrors};
 use crate::exit::{Exit, Failure};

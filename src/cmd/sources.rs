@@ -330,7 +330,7 @@ fn table(rows: &[Row]) -> String {
 }
 
 /// `2026-11-22T08:30:00.123Z` as `2026-11-22 08:30:00Z`: the table has no use for milliseconds.
-fn short_time(t: &str) -> String {
+pub(crate) fn short_time(t: &str) -> String {
     match (t.get(..10), t.get(11..19)) {
         (Some(date), Some(time)) => format!("{date} {time}Z"),
         _ => t.to_string(),

@@ -38,6 +38,7 @@ pub struct Settings {
     pub buffer: BufferSettings,
     pub fetch: FetchSettings,
     pub health: HealthSettings,
+    pub probe: ProbeSettings,
 }
 
 impl Default for Settings {
@@ -51,6 +52,7 @@ impl Default for Settings {
             buffer: BufferSettings::default(),
             fetch: FetchSettings::default(),
             health: HealthSettings::default(),
+            probe: ProbeSettings::default(),
         }
     }
 }
@@ -139,6 +141,40 @@ impl Default for HealthSettings {
         HealthSettings {
             disable_after: 5,
             reprobe_after: DurationValue(Duration::from_secs(6 * 3600)),
+        }
+    }
+}
+
+/// `[settings.probe]`: stream probing of proxies with `probe = true` (see `crate::probe`).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeSettings {
+    /// One probe, connect to last byte read (HLS: playlist, variant and segment together).
+    pub timeout: DurationValue,
+    /// Probes in flight at once, over all hosts.
+    pub concurrency: usize,
+    /// Open connections to one host at once: providers cap connections per account.
+    pub per_host: usize,
+    /// Probe an alive stream again after this long.
+    pub recheck_alive: DurationValue,
+    /// Probe a dead (or failing) stream again after this long.
+    pub recheck_dead: DurationValue,
+    /// Consecutive failed probes (over separate builds) before a stream counts as dead.
+    pub dead_after: u32,
+    /// Time one build (or `lineup probe`) may spend probing; the rest waits for the next one.
+    pub budget: DurationValue,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        ProbeSettings {
+            timeout: DurationValue(Duration::from_secs(10)),
+            concurrency: 8,
+            per_host: 1,
+            recheck_alive: DurationValue(Duration::from_secs(7 * 86_400)),
+            recheck_dead: DurationValue(Duration::from_secs(12 * 3600)),
+            dead_after: 2,
+            budget: DurationValue(Duration::from_secs(120)),
         }
     }
 }
@@ -382,6 +418,9 @@ pub struct ProxyDef {
     /// DTD-valid).
     #[serde(default)]
     pub xmltv_keep_unknown: bool,
+    /// Probe this proxy's stream URLs during builds (`[settings.probe]`).
+    #[serde(default)]
+    pub probe: bool,
     /// Mode of the written files; default 0600 when the playlist carries credentials, else
     /// 0644.
     pub file_mode: Option<FileMode>,

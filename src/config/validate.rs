@@ -70,6 +70,17 @@ pub(super) fn validate(config: &Config) -> Vec<ConfigError> {
             "settings.buffer.max_concurrent_sources must be at least 1".into(),
         ));
     }
+    let probe = &file.settings.probe;
+    for (key, value) in [
+        ("concurrency", probe.concurrency as u64),
+        ("per_host", probe.per_host as u64),
+        ("dead_after", u64::from(probe.dead_after)),
+        ("timeout", probe.timeout.0.as_millis() as u64),
+    ] {
+        if value == 0 {
+            errors.push(here(format!("settings.probe.{key} must be more than 0")));
+        }
+    }
 
     for source in &file.sources {
         let name = &source.name.get_ref().0;

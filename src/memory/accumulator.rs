@@ -134,6 +134,7 @@ mod tests {
                 vec![]
             },
             url: format!("http://s/{i}"),
+            ..Channel::default()
         }
     }
 

@@ -20,6 +20,19 @@ pub struct Channel {
     pub directives: Vec<String>,
     /// The stream URL (`stream_url`).
     pub url: String,
+    /// What probing found out about the stream (read-only `stream_status` and
+    /// `stream_checked_days`): set by the build from the database before the rules run, never
+    /// stored with the channel nor written to a playlist.
+    pub probe: ProbeMark,
+}
+
+/// A stream's probe result as the rules see it; empty when it was never probed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProbeMark {
+    /// `alive`, `dead`, `unknown`, or empty.
+    pub status: &'static str,
+    /// Whole days since the last probe, or empty.
+    pub checked_days: String,
 }
 
 /// A field of a channel as named in expressions, templates, `sort` and `dedupe`.
@@ -34,6 +47,8 @@ pub enum Field {
     GroupTitle,
     StreamUrl,
     SourceName,
+    StreamStatus,
+    StreamCheckedDays,
     /// Any other `#EXTINF` attribute, by its name as written in the playlist (`catchup-days`).
     /// Matched case-insensitively.
     Attr(String),
@@ -50,6 +65,8 @@ pub const NAMED_FIELDS: &[&str] = &[
     "group_title",
     "stream_url",
     "source_name",
+    "stream_status",
+    "stream_checked_days",
 ];
 
 impl Field {
@@ -70,6 +87,8 @@ impl Field {
             "group_title" | "group-title" => Field::GroupTitle,
             "stream_url" => Field::StreamUrl,
             "source_name" => Field::SourceName,
+            "stream_status" => Field::StreamStatus,
+            "stream_checked_days" => Field::StreamCheckedDays,
             _ => {
                 let valid = !name.is_empty()
                     && name.chars().all(|c| {
@@ -100,13 +119,20 @@ impl Field {
             Field::TvgShift => "tvg-shift",
             Field::GroupTitle => "group-title",
             Field::Attr(name) => name,
-            Field::ChannelName | Field::StreamUrl | Field::SourceName => return None,
+            Field::ChannelName
+            | Field::StreamUrl
+            | Field::SourceName
+            | Field::StreamStatus
+            | Field::StreamCheckedDays => return None,
         })
     }
 
     /// Whether mappings may set this field.
     pub fn is_writable(&self) -> bool {
-        !matches!(self, Field::SourceName)
+        !matches!(
+            self,
+            Field::SourceName | Field::StreamStatus | Field::StreamCheckedDays
+        )
     }
 
     /// The name users write for this field.
@@ -121,6 +147,8 @@ impl Field {
             Field::GroupTitle => "group_title",
             Field::StreamUrl => "stream_url",
             Field::SourceName => "source_name",
+            Field::StreamStatus => "stream_status",
+            Field::StreamCheckedDays => "stream_checked_days",
             Field::Attr(name) => name,
         }
     }
@@ -173,6 +201,8 @@ impl Channel {
             Field::ChannelName => &self.name,
             Field::StreamUrl => &self.url,
             Field::SourceName => &self.source,
+            Field::StreamStatus => self.probe.status,
+            Field::StreamCheckedDays => &self.probe.checked_days,
             other => other
                 .attr_name()
                 .and_then(|name| self.attr(name))
@@ -180,12 +210,12 @@ impl Channel {
         }
     }
 
-    /// Write a field. `source_name` is read-only and is left alone.
+    /// Write a field. The read-only fields (`source_name`, `stream_*`) are left alone.
     pub fn set(&mut self, field: &Field, value: impl Into<String>) {
         match field {
             Field::ChannelName => self.name = value.into(),
             Field::StreamUrl => self.url = value.into(),
-            Field::SourceName => {}
+            Field::SourceName | Field::StreamStatus | Field::StreamCheckedDays => {}
             other => {
                 if let Some(name) = other.attr_name() {
                     self.set_attr(name, value);
@@ -200,7 +230,7 @@ impl Channel {
         match field {
             Field::ChannelName => replace(&mut self.name, value),
             Field::StreamUrl => replace(&mut self.url, value),
-            Field::SourceName => {}
+            Field::SourceName | Field::StreamStatus | Field::StreamCheckedDays => {}
             other => {
                 if let Some(name) = other.attr_name() {
                     self.set_attr_str(name, value);
@@ -235,6 +265,12 @@ mod tests {
             Field::Attr("catchup-days".into())
         );
         assert!(Field::parse("group_titel").is_err());
+        for read_only in ["source_name", "stream_status", "stream_checked_days"] {
+            assert!(
+                !Field::parse(read_only).unwrap().is_writable(),
+                "{read_only}"
+            );
+        }
         assert!(Field::parse("a b").is_err());
     }
 

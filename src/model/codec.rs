@@ -46,6 +46,7 @@ pub fn decode(mut bytes: &[u8], source: Arc<str>) -> Option<Channel> {
         name,
         directives,
         url,
+        ..Channel::default()
     })
 }
 
@@ -98,7 +99,7 @@ mod tests {
             directives in proptest::collection::vec(".{0,30}", 0..4),
         ) {
             let source: Arc<str> = Arc::from("s");
-            let ch = Channel { source: source.clone(), duration, attrs, name, directives, url };
+            let ch = Channel { source: source.clone(), duration, attrs, name, directives, url, ..Channel::default() };
             let mut buf = Vec::new();
             encode(&ch, &mut buf);
             prop_assert_eq!(decode(&buf, source), Some(ch));

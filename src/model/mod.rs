@@ -3,4 +3,4 @@
 mod channel;
 pub mod codec;
 
-pub use channel::{Channel, Field, NAMED_FIELDS};
+pub use channel::{Channel, Field, NAMED_FIELDS, ProbeMark};

@@ -1,6 +1,7 @@
 //! Building one proxy: chunks flow one way through the stages and into the writer.
 //!
-//! load (rolling buffer over the store, `load.rs`) -> rules (map then filter, in parallel on
+//! load (rolling buffer over the store, `load.rs`) -> probe marks (`crate::probe::Marks`: the
+//! stored probe result of each stream, for `stream_status`) -> rules (map then filter, in parallel on
 //! rayon, `crate::rules`) -> dedupe (`dedupe.rs`) -> sort (`sort.rs`) -> number (`number.rs`)
 //! -> write (M3U).
 //!
@@ -85,6 +86,8 @@ pub struct ProxyReport {
     pub guide: Option<guide::GuideReport>,
     /// Logo prefetch, when the proxy has `logos.prefetch` (and this is not a dry run).
     pub logos: Option<crate::logos::LogoStats>,
+    /// Stream probing, when the build probed this proxy (`probe = true`).
+    pub probe: Option<crate::probe::ProbeReport>,
 }
 
 /// What happened to a proxy in this build (the report's `proxies[].status`).
@@ -140,6 +143,20 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
     let rules = ProxyRules::compile(config, proxy)
         .map_err(|errors| anyhow!(crate::config::ConfigErrors(errors).to_string()))?;
     let mut deduper = dedupe::Deduper::new(proxy.dedupe);
+    let marks = crate::store::Store::open_reader(&ctx.db)
+        .and_then(|conn| crate::probe::Marks::load(&conn, ctx.now))
+        .context("cannot read stream probe results")?;
+    let mut marks_reservation = ctx.budget.empty();
+    marks_reservation.grow_unchecked(marks.heap_bytes() as u64);
+    // Dedupe prefers alive streams: a first pass finds the keys that have one.
+    let mut first_pass = Duration::ZERO;
+    if deduper.key().is_some() && marks.any_alive() {
+        let started = Instant::now();
+        let alive = alive_keys(ctx, &sources, &limits, &rules, &marks, &deduper)?;
+        first_pass = started.elapsed();
+        marks_reservation.grow_unchecked(dedupe::set_bytes(&alive) as u64);
+        deduper.prefer_alive(alive);
+    }
     let mut numberer = proxy.numbering.as_ref().map(number::Numberer::new);
     let sort_key = match &proxy.sort {
         Sort::Source => None,
@@ -153,6 +170,8 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
 
     let mut guide_stage = guide::GuideStage::open(config, proxy, &ctx.db)?;
     let mut clocks = Clocks::default();
+    // Dedupe's first pass counts as dedupe time.
+    clocks.dedupe.spent += first_pass;
     let dest = ctx.output_dir.join(proxy.m3u.get_ref().as_str());
     let mut writer = if ctx.dry_run {
         None
@@ -216,6 +235,8 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
         }
         clocks.load.items += chunk.len() as u64;
         bar.inc(chunk.len() as u64);
+        let mut chunk = chunk;
+        marks.annotate(&mut chunk);
 
         let (mut chunk, stats) = clocks.rules.time(|| rules.apply(chunk));
         clocks.rules.items += stats.channels_in;
@@ -343,6 +364,36 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
         report.logos.is_some(),
     );
     Ok(report)
+}
+
+/// Dedupe's first pass when streams were probed: the key hashes that have an alive channel
+/// after the rules.
+fn alive_keys(
+    ctx: &BuildContext<'_>,
+    sources: &[String],
+    limits: &load::Limits,
+    rules: &ProxyRules,
+    marks: &crate::probe::Marks,
+    deduper: &dedupe::Deduper,
+) -> Result<dedupe::KeySet> {
+    let mut alive = dedupe::KeySet::default();
+    let loader = load::RollingLoader::start(
+        &ctx.db,
+        sources.to_vec(),
+        limits.clone(),
+        &ctx.budget,
+        Arc::clone(&ctx.cancel),
+    );
+    for chunk in loader {
+        let mut chunk = chunk.context("cannot load channels from the database")?;
+        if crate::cancel::requested(&ctx.cancel) {
+            bail!("interrupted");
+        }
+        marks.annotate(&mut chunk);
+        let (chunk, _) = rules.apply(chunk);
+        alive.extend(chunk.iter().filter_map(|ch| deduper.alive_key(ch)));
+    }
+    Ok(alive)
 }
 
 /// Number and write channels in output order (to the logo spool when prefetching logos).

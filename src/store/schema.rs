@@ -37,8 +37,10 @@ const MIGRATIONS: &[&str] = &[
     super::guide::SCHEMA,
     // 4: the logo cache (logos/cache.rs).
     crate::logos::cache::SCHEMA,
-    // What each proxy's outputs were last built from (store/builds.rs).
+    // 5: what each proxy's outputs were last built from (store/builds.rs).
     super::builds::SCHEMA,
+    // 6: stream probe results (probe/store.rs).
+    crate::probe::store::SCHEMA,
 ];
 
 /// Whether every migration has run (a read-only reader can use the database as it is).

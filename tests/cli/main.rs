@@ -14,6 +14,7 @@ mod m3u;
 mod memory;
 mod network;
 mod operability;
+mod probe;
 mod properties;
 mod signals;
 mod state;

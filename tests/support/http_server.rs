@@ -81,6 +81,15 @@ pub enum Route {
     Redirect(String),
     /// The n-th request gets the n-th route; the last one repeats.
     Sequence(Vec<Route>),
+    /// `403` unless the request has this header with this value, then the route.
+    NeedsHeader {
+        name: String,
+        value: String,
+        then: Box<Route>,
+    },
+    /// Wait, then play the route. Requests waiting here are counted: two counted at once
+    /// were certainly two open connections (see [`TestServer::max_concurrent`]).
+    Delay(Duration, Box<Route>),
 }
 
 impl Route {
@@ -125,6 +134,9 @@ impl Request {
 struct State {
     routes: HashMap<String, Route>,
     requests: Vec<Request>,
+    /// Connections open now, and the most ever open at once.
+    open: usize,
+    max_open: usize,
 }
 
 /// The running server. Dropping it stops accepting connections.
@@ -182,6 +194,13 @@ impl TestServer {
             .count()
     }
 
+    /// The most requests that ever waited in a [`Route::Delay`] at once: each holds an open
+    /// connection whose client is waiting for its answer (this server is one host). The
+    /// count never includes a connection the client already finished with.
+    pub fn max_concurrent(&self) -> usize {
+        self.lock().max_open
+    }
+
     /// Every request so far, in arrival order.
     pub fn requests(&self) -> Vec<Request> {
         self.lock().requests.clone()
@@ -237,7 +256,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     let mut out = stream;
     match route {
         None => respond(&mut out, 404, &[], b"no such path\n"),
-        Some(route) => play(&mut out, route, &request),
+        Some(route) => play(&mut out, route, &request, state),
     }
 }
 
@@ -252,7 +271,12 @@ fn pick(route: Route, n: usize) -> Route {
     }
 }
 
-fn play(out: &mut TcpStream, route: Route, request: &Request) -> std::io::Result<()> {
+fn play(
+    out: &mut TcpStream,
+    route: Route,
+    request: &Request,
+    state: &Mutex<State>,
+) -> std::io::Result<()> {
     match route {
         Route::Ok(body) => {
             let etag_hit =
@@ -313,6 +337,25 @@ fn play(out: &mut TcpStream, route: Route, request: &Request) -> std::io::Result
         }
         Route::Redirect(to) => respond(out, 302, &[("Location".to_string(), to)], b""),
         Route::Sequence(_) => respond(out, 500, &[], b"empty sequence\n"),
+        Route::NeedsHeader { name, value, then } => {
+            if request.header(&name) == Some(value.as_str()) {
+                play(out, *then, request, state)
+            } else {
+                respond(out, 403, &[], b"forbidden\n")
+            }
+        }
+        Route::Delay(delay, then) => {
+            let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
+            {
+                let mut s = lock();
+                s.open += 1;
+                s.max_open = s.max_open.max(s.open);
+            }
+            thread::sleep(delay);
+            // Uncounted before the answer starts: the client cannot be done before that.
+            lock().open -= 1;
+            play(out, *then, request, state)
+        }
     }
 }
 

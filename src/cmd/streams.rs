@@ -1,0 +1,99 @@
+//! `lineup streams [CONFIG] [--proxy NAME] [--dead] [--json]`: the probed streams with their
+//! status, the reason of the last probe and when it ran; an aligned table, or a JSON array for
+//! scripts. Credentials in URLs are masked. It only reads (a read-only connection, no lock),
+//! and it never creates a database (with none yet it prints nothing and says so on stderr).
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use crate::cli::StreamsArgs;
+use crate::exit::{Exit, Failure};
+use crate::probe::store::{StreamRow, rows};
+use crate::store::Store;
+
+pub fn run(args: &StreamsArgs) -> Result<Exit, Failure> {
+    let config = super::load_config(args.config.config.as_deref())?;
+    let db = args
+        .db
+        .clone()
+        .unwrap_or_else(|| config.resolve(&config.file.settings.database));
+    let rows = if db.exists() {
+        // Read-only: a database of an older lineup, without probe results, reads as empty.
+        let conn = Store::open_reader(&db)?;
+        let probed = conn
+            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'streams'")
+            .and_then(|mut s| s.exists([]))
+            .with_context(|| format!("cannot read database {}", db.display()))?;
+        if probed {
+            rows(&conn, args.proxy.as_deref(), args.dead)
+                .context("cannot read the stream probe results")?
+        } else {
+            Vec::new()
+        }
+    } else {
+        crate::info!(
+            "no database yet at {}: no stream was probed (`probe = true`, then `lineup build` or `lineup probe`)",
+            db.display()
+        );
+        Vec::new()
+    };
+    let text = if args.json {
+        let mut json = serde_json::to_string_pretty(&rows).context("cannot encode JSON")?;
+        json.push('\n');
+        json
+    } else {
+        table(&rows)
+    };
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`lineup streams | head -1`) is not an error.
+    let _ = stdout.write_all(crate::secrets::mask(&text).as_bytes());
+    let _ = stdout.flush();
+    Ok(Exit::Success)
+}
+
+fn table(rows: &[StreamRow]) -> String {
+    const HEAD: [&str; 7] = [
+        "STATUS", "FAILS", "HTTP", "LATENCY", "CHECKED", "URL", "REASON",
+    ];
+    let dash = || "-".to_string();
+    let short = super::sources::short_time;
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.status.clone().unwrap_or_else(|| "not probed".into()),
+                r.failures.to_string(),
+                r.http_status.map_or_else(dash, |s| s.to_string()),
+                r.latency_ms.map_or_else(dash, |l| format!("{l}ms")),
+                r.checked_at.as_deref().map_or_else(dash, short),
+                r.url.clone(),
+                r.reason.clone().unwrap_or_else(dash),
+            ]
+        })
+        .collect();
+    let mut widths = HEAD.map(str::len);
+    for line in &cells {
+        for (w, cell) in widths.iter_mut().zip(line) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut push = |line: &[String]| {
+        let mut text = String::new();
+        for (i, (cell, w)) in line.iter().zip(widths).enumerate() {
+            if i + 1 == line.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    push(&HEAD.map(String::from));
+    for line in &cells {
+        push(line);
+    }
+    out
+}
