@@ -82,6 +82,7 @@ fn channels() -> Vec<Channel> {
                 name: format!("{country}: {name}{suffix}"),
                 directives: vec![],
                 url: format!("http://provider.example/live/u/p/{i}.ts"),
+                extgrp: String::new(),
             }
         })
         .collect()

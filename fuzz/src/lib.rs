@@ -132,6 +132,7 @@ pub fn expr(input: &ExprInput) {
         name: input.name.clone(),
         directives: Vec::new(),
         url: input.url.clone(),
+        extgrp: String::new(),
     };
     let matcher = Matcher::compile(&input.expr).ok();
     let verdict = matcher.as_ref().and_then(|m| m.eval(&ch));

@@ -285,6 +285,7 @@ fn to_channel(
         name: text(&raw.name),
         directives: Vec::new(),
         url: stream_url(account, id),
+        extgrp: String::new(),
     })
 }
 

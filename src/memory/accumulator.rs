@@ -134,6 +134,7 @@ mod tests {
                 vec![]
             },
             url: format!("http://s/{i}"),
+            extgrp: String::new(),
         }
     }
 

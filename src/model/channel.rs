@@ -20,6 +20,10 @@ pub struct Channel {
     pub directives: Vec<String>,
     /// The stream URL (`stream_url`).
     pub url: String,
+    /// The group an `#EXTGRP:` line gives this channel: its own, or the last one above it in
+    /// its playlist (Kodi reads `#EXTGRP` as sticky). Read as `group_title` when the channel
+    /// has no `group-title`; never written (the `#EXTGRP` line itself is in `directives`).
+    pub extgrp: String,
 }
 
 /// A field of a channel as named in expressions, templates, `sort` and `dedupe`.
@@ -167,12 +171,14 @@ impl Channel {
         }
     }
 
-    /// Read a field; an absent attribute reads as the empty string.
+    /// Read a field; an absent attribute reads as the empty string, an absent `group-title`
+    /// as the `#EXTGRP` group.
     pub fn get(&self, field: &Field) -> &str {
         match field {
             Field::ChannelName => &self.name,
             Field::StreamUrl => &self.url,
             Field::SourceName => &self.source,
+            Field::GroupTitle => self.attr("group-title").unwrap_or(&self.extgrp),
             other => other
                 .attr_name()
                 .and_then(|name| self.attr(name))
@@ -211,7 +217,10 @@ impl Channel {
 
     /// Rough heap footprint in bytes, for memory accounting.
     pub fn heap_size(&self) -> usize {
-        let strings = self.duration.capacity() + self.name.capacity() + self.url.capacity();
+        let strings = self.duration.capacity()
+            + self.name.capacity()
+            + self.url.capacity()
+            + self.extgrp.capacity();
         let attrs: usize = self
             .attrs
             .iter()

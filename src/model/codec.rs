@@ -21,6 +21,10 @@ pub fn encode(ch: &Channel, out: &mut Vec<u8>) {
     for d in &ch.directives {
         put_str(out, d);
     }
+    // Last and optional: rows stored before `#EXTGRP` was read decode with none.
+    if !ch.extgrp.is_empty() {
+        put_str(out, &ch.extgrp);
+    }
 }
 
 /// Decode a channel encoded by [`encode`]; `None` when the bytes are not a channel.
@@ -39,6 +43,11 @@ pub fn decode(mut bytes: &[u8], source: Arc<str>) -> Option<Channel> {
     for _ in 0..n_dirs {
         directives.push(get_str(input)?);
     }
+    let extgrp = if input.is_empty() {
+        String::new()
+    } else {
+        get_str(input)?
+    };
     input.is_empty().then_some(Channel {
         source,
         duration,
@@ -46,6 +55,7 @@ pub fn decode(mut bytes: &[u8], source: Arc<str>) -> Option<Channel> {
         name,
         directives,
         url,
+        extgrp,
     })
 }
 
@@ -96,9 +106,10 @@ mod tests {
             duration in ".{0,4}", name in ".{0,40}", url in ".{0,80}",
             attrs in proptest::collection::vec((".{0,10}", ".{0,300}"), 0..8),
             directives in proptest::collection::vec(".{0,30}", 0..4),
+            extgrp in ".{0,12}",
         ) {
             let source: Arc<str> = Arc::from("s");
-            let ch = Channel { source: source.clone(), duration, attrs, name, directives, url };
+            let ch = Channel { source: source.clone(), duration, attrs, name, directives, url, extgrp };
             let mut buf = Vec::new();
             encode(&ch, &mut buf);
             prop_assert_eq!(decode(&buf, source), Some(ch));

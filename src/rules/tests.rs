@@ -40,6 +40,7 @@ fn channel(name: &str, group: &str, id: &str) -> Channel {
         name: name.into(),
         directives: vec![],
         url: format!("http://x/{id}"),
+        extgrp: String::new(),
     }
 }
 

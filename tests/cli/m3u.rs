@@ -159,6 +159,67 @@ fn title_without_comma() {
 }
 
 #[test]
+fn spaces_around_equals_are_attributes() {
+    let (out, stderr) = build_one("spaced-equals.m3u");
+    assert_eq!(
+        channel_lines(&out),
+        [
+            "#EXTINF:-1 tvg-id=\"PremierSports\" group-title=\"Local\",Premier Sports",
+            "http://s.example/ps",
+            "#EXTINF:-1 tvg-id=\"eq2\" tvg-name=\"Two\" group-title=\"Local\",Equals Two",
+            "http://s.example/eq2",
+        ]
+    );
+    assert!(!stderr.contains("spaced-equals.m3u:"), "{stderr}");
+}
+
+#[test]
+fn stray_quotes_are_recovered_with_a_located_warning() {
+    let (out, stderr) = build_one("stray-quotes.m3u");
+    assert_eq!(
+        channel_lines(&out),
+        [
+            "#EXTINF:-1 tvg-id=\"sq1\" tvg-logo=\"https://logos.example/sq1.png\" group-title=\"X\",Stray One",
+            "http://s.example/sq1",
+            "#EXTINF:-1 tvg-name=\"Two\" tvg-id=\"sq2\" group-title=\"X\",Stray, Two",
+            "http://s.example/sq2",
+        ]
+    );
+    for line in [2, 4] {
+        assert!(
+            stderr.contains(&format!(
+                "stray-quotes.m3u:{line}: stray quote in attribute"
+            )),
+            "line {line}:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn extgrp_groups_filter_and_is_written_back_unchanged() {
+    let env = Env::new();
+    env.fixture("m3u/extgrp.m3u", "extgrp.m3u");
+    env.write(
+        "lineup.toml",
+        format!(
+            "[[filter]]\nname = \"news\"\ninclude = 'group_title equals \"News\"'\n\n{}",
+            simple_config(&[("s", "extgrp.m3u", true)], "filters = [\"news\"]")
+        ),
+    );
+    env.lineup(&["build"]).ok();
+    assert_eq!(
+        channel_lines(&env.read("out/p.m3u")),
+        [
+            "#EXTINF:-1 tvg-id=\"g1\",Grouped One",
+            "#EXTGRP:News",
+            "http://s.example/g1",
+            "#EXTINF:-1 tvg-id=\"g2\",Grouped Two",
+            "http://s.example/g2",
+        ]
+    );
+}
+
+#[test]
 fn read_write_read_is_lossless_for_every_fixture() {
     let dir = fixtures().join("m3u");
     let mut checked = 0;
