@@ -1,8 +1,9 @@
-//! Writing outputs. Every writer (M3U, XMLTV) shares one shape and nothing else: write into a
+//! Writing outputs. Every writer (M3U, XMLTV, the HDHomeRun files) shares one shape and nothing else: write into a
 //! temporary file in the destination's directory, finish, fsync, rename over the destination.
 //! A crash or kill at any moment leaves the previous file or the new one, never a mix, and a
 //! dropped (failed, interrupted) [`AtomicFile`] removes its temporary file.
 
+pub mod hdhr;
 pub mod m3u;
 pub mod xmltv;
 
