@@ -38,8 +38,8 @@ pub struct GuideOptions {
     /// Days kept before and after `now`.
     pub past_days: u64,
     pub future_days: u64,
-    /// Keep what the DTD does not declare (`xmltv_keep_unknown`).
-    pub keep_unknown: bool,
+    /// What is kept of what the DTD does not declare (`xmltv_keep_unknown`, `xmltv_keep`).
+    pub keep: dtd::Keep,
     /// The build's clock, UTC epoch seconds (a parameter so tests do not depend on it).
     pub now: i64,
 }
@@ -49,7 +49,10 @@ impl GuideOptions {
         GuideOptions {
             past_days: proxy.epg_days.past,
             future_days: proxy.epg_days.future,
-            keep_unknown: proxy.xmltv_keep_unknown,
+            keep: dtd::Keep {
+                all: proxy.xmltv_keep_unknown,
+                names: proxy.xmltv_keep.clone(),
+            },
             now,
         }
     }
@@ -155,7 +158,7 @@ pub fn write_guide_with_icons<W: Write>(
         complete_channel(&mut channel, entry);
         // After completing, so that an icon taken from the playlist is rewritten too.
         crate::logos::rewrite::rewrite_icons(&mut channel, icons);
-        if let Err(missing) = dtd::clean(&mut channel, options.keep_unknown, &mut stats.dropped) {
+        if let Err(missing) = dtd::clean(&mut channel, &options.keep, &mut stats.dropped) {
             // Only reachable through an unusable display-name: fall back to the playlist's.
             *stats
                 .dropped
@@ -195,7 +198,7 @@ pub fn write_guide_with_icons<W: Write>(
                     attrs: p.attrs,
                     children: p.children,
                 };
-                match dtd::clean(&mut programme, options.keep_unknown, &mut stats.dropped) {
+                match dtd::clean(&mut programme, &options.keep, &mut stats.dropped) {
                     Ok(()) => {
                         writer.programme(
                             &entry.guide_id,
