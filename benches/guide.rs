@@ -90,6 +90,7 @@ fn bench(c: &mut Criterion) {
                 past_days: 1,
                 future_days: 7,
                 keep: Default::default(),
+                placeholders: None,
                 now: DAY0 + 86_400,
             };
             let dest = dir.path().join("out.xml.gz");

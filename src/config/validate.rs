@@ -213,10 +213,13 @@ pub(super) fn validate(config: &Config) -> Vec<ConfigError> {
         }
         if let Some(x) = &proxy.xmltv
             && proxy.epg.is_empty()
+            && proxy.epg_placeholder.is_none()
         {
             errors.push(config.error_at(
                 x.span(),
-                format!("proxy `{pname}`: `xmltv` needs at least one guide in `epg`"),
+                format!(
+                    "proxy `{pname}`: `xmltv` needs at least one guide in `epg` (or `epg_placeholder`)"
+                ),
             ));
         }
         if let Sort::Fields(fields) = &proxy.sort {

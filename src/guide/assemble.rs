@@ -42,6 +42,8 @@ pub struct GuideOptions {
     pub keep: dtd::Keep,
     /// The build's clock, UTC epoch seconds (a parameter so tests do not depend on it).
     pub now: i64,
+    /// Placeholder channels and programmes written after the guide's own (`epg_placeholder`).
+    pub placeholders: Option<std::sync::Arc<super::placeholder::Placeholders>>,
 }
 
 impl GuideOptions {
@@ -54,6 +56,7 @@ impl GuideOptions {
                 names: proxy.xmltv_keep.clone(),
             },
             now,
+            placeholders: None,
         }
     }
 
@@ -173,6 +176,10 @@ pub fn write_guide_with_icons<W: Write>(
         chosen.push((entry, source));
     }
 
+    if let Some(p) = &options.placeholders {
+        p.write_channels(&mut writer, icons)?;
+    }
+
     let (from, to) = options.window();
     for (entry, source) in chosen {
         let shift = source.shift_ms / 1000;
@@ -220,6 +227,9 @@ pub fn write_guide_with_icons<W: Write>(
                 Ok(())
             },
         )?;
+    }
+    if let Some(p) = &options.placeholders {
+        stats.programmes += p.write_programmes(&mut writer, options.now, from, to)?;
     }
     let out = writer.finish()?;
     Ok((stats, out))

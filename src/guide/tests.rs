@@ -53,6 +53,7 @@ fn options(past: u64, future: u64, keep_unknown: bool) -> GuideOptions {
             names: Vec::new(),
         },
         now: NOW,
+        placeholders: None,
     }
 }
 

@@ -70,6 +70,8 @@ pub struct ProxyReport {
     /// Channels of the playlist that got a guide, and their programmes.
     pub epg_channels: u64,
     pub programmes: u64,
+    /// Of `epg_channels`, those given placeholder data (`epg_placeholder`).
+    pub placeholder_channels: u64,
     pub stages: Vec<StageStats>,
     pub outputs: Vec<Written>,
     /// Guide matching, when the proxy has guides.
@@ -281,7 +283,8 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
             .guide_write
             .time(|| stage.finish(proxy, dest.as_deref(), ctx.now, mode))?;
         clocks.guide_write.items = programmes;
-        report.epg_channels = channels;
+        report.epg_channels = channels + stage.placeholder_channels();
+        report.placeholder_channels = stage.placeholder_channels();
         report.programmes = programmes;
         guide_written = written;
         report.guide = Some(stage.report.clone());

@@ -15,6 +15,7 @@ mod m3u;
 mod memory;
 mod network;
 mod operability;
+mod players;
 mod properties;
 mod signals;
 mod unattended;
