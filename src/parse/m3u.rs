@@ -234,6 +234,14 @@ fn attribute_start(text: &str) -> Option<(usize, usize)> {
     Some((key_end, text.len() - value.len()))
 }
 
+/// Whether what follows a closing quote lets the value end there: nothing, a comma, whitespace,
+/// or the next quoted attribute without a space (`a="1"b="2"`).
+fn value_ends_well(rest: &str) -> bool {
+    rest.is_empty()
+        || rest.starts_with(|c: char| c == ',' || c.is_whitespace())
+        || attribute_start(rest).is_some_and(|(_, at)| rest[at..].starts_with(['"', '\'']))
+}
+
 /// Where the next well-formed quoted attribute (`key="value"` after whitespace, its value
 /// closed by a quote followed by whitespace, a comma or the end) starts in `text`.
 fn next_quoted_attribute(text: &str) -> Option<usize> {
@@ -295,11 +303,7 @@ fn parse_attributes(text: &str) -> (Vec<(String, String)>, &str, Option<String>)
         let after = &rest[value_at..];
         let (value, remaining) = match after.chars().next() {
             Some(q @ ('"' | '\'')) => match after[1..].find(q) {
-                Some(end)
-                    if after[end + 2..].is_empty()
-                        || after[end + 2..]
-                            .starts_with(|c: char| c == ',' || c.is_whitespace()) =>
-                {
+                Some(end) if value_ends_well(&after[end + 2..]) => {
                     (after[1..1 + end].to_string(), &after[end + 2..])
                 }
                 // A stray or doubled quote: the closing quote is followed by more text.
@@ -459,6 +463,30 @@ mod tests {
         let (again, w2) = read(std::str::from_utf8(&out).unwrap());
         assert_eq!(again, chs);
         assert_eq!(w2.count, 0);
+    }
+
+    #[test]
+    fn attributes_without_a_space_between_them_are_no_stray_quote() {
+        let (chs, w) = read("#EXTINF:-1 a=\"1\"b='2',T\nhttp://a\n");
+        assert_eq!(w.count, 0, "{:?}", w.messages);
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(chs[0].attrs, vec![pair("a", "1"), pair("b", "2")]);
+        assert_eq!(chs[0].name, "T");
+    }
+
+    proptest::proptest! {
+        /// The quirk recovery keeps the reader's promise: what it reads, the writer writes so
+        /// that it reads back the same (the fuzz target's property, on the characters that
+        /// matter to attribute parsing).
+        #[test]
+        fn messy_attribute_lines_round_trip(line in "[ a=\"',#x-]{0,40}", grp in "[ a\"=]{0,4}") {
+            let input = format!("#EXTGRP:{grp}\n#EXTINF:-1 {line}\nhttp://a\n#EXTINF:0,{line}\nhttp://b\n");
+            let (first, _) = read(&input);
+            let mut out = Vec::new();
+            crate::output::m3u::write_all(&mut out, &first).unwrap();
+            let (second, _) = read(std::str::from_utf8(&out).unwrap());
+            proptest::prop_assert_eq!(first, second, "{}", String::from_utf8_lossy(&out));
+        }
     }
 
     #[test]
