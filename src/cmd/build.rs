@@ -317,6 +317,12 @@ fn summarize(report: &ProxyReport, dry_run: bool) {
                 dropped.join(", ")
             );
         }
+        if report.placeholder_channels > 0 {
+            info!(
+                "proxy {}: guide: {} channels given placeholder programmes",
+                report.name, report.placeholder_channels
+            );
+        }
     }
     for output in &report.outputs {
         info!(
@@ -328,6 +334,10 @@ fn summarize(report: &ProxyReport, dry_run: bool) {
                 .is_some_and(|e| e == "m3u" || e == "m3u8")
             {
                 format!("{} channels", report.channels_out)
+            } else if output.path.extension().is_some_and(|e| e == "json")
+                || output.path.file_name().is_some_and(|n| n == "device.xml")
+            {
+                "HDHomeRun file".to_string()
             } else {
                 "guide".to_string()
             },
@@ -389,6 +399,9 @@ fn unchanged(
             && p.xmltv
                 .as_ref()
                 .is_none_or(|x| output_dir.join(x.get_ref().as_str()).exists())
+            && p.hdhr
+                .as_ref()
+                .is_none_or(|h| output_dir.join(h.dir.as_str()).join("lineup.json").exists())
     });
     Ok(outputs_exist)
 }
