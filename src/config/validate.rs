@@ -301,6 +301,12 @@ fn player_outputs(config: &Config, proxy: &ProxyDef, pname: &str, errors: &mut V
         }
     }
     if let Some(p) = &proxy.epg_placeholder {
+        if proxy.xmltv.is_none() {
+            errors.push(config.error_at(
+                proxy.name.span(),
+                format!("proxy `{pname}`: `epg_placeholder` needs `xmltv` (the guide it fills)"),
+            ));
+        }
         let secs = p.block.get_ref().0.as_secs();
         if !(60..=86_400).contains(&secs) || 86_400 % secs != 0 {
             errors.push(config.error_at(
