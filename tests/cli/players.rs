@@ -141,3 +141,28 @@ fn placeholders_alone_make_a_guide_and_bad_blocks_are_located() {
         run.stderr
     );
 }
+
+#[test]
+fn catchup_id_is_kept_by_default_and_xmltv_keep_empty_gives_a_valid_guide() {
+    let env = Env::new();
+    env.write("s.m3u", PLAYLIST);
+    env.write(
+        "guide.xml",
+        GUIDE.replace(
+            "<programme channel=\"a.uk\"",
+            "<programme catchup-id=\"c-17\" channel=\"a.uk\"",
+        ),
+    );
+    env.write("lineup.toml", config(""));
+    build(&env);
+    assert!(env.read("out/p.xml").contains("catchup-id=\"c-17\""));
+
+    env.write("lineup.toml", config("xmltv_keep = []"));
+    let report = build(&env);
+    assert!(!env.read("out/p.xml").contains("catchup-id"));
+    assert_eq!(
+        report["proxies"][0]["guide"]["dropped"]["programme@catchup-id"],
+        1
+    );
+    validate(&env.path("out/p.xml"));
+}
