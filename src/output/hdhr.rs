@@ -2,8 +2,9 @@
 //! static part of SiliconDust's HTTP API that Plex, Jellyfin and Emby read from a network
 //! tuner, written for any web server to serve: `discover.json` (the device, with `BaseURL` and
 //! `LineupURL`), `lineup.json` (one entry per playlist channel: `GuideNumber`, `GuideName`,
-//! `URL`), `lineup_status.json` (no scan running or possible) and `device.xml` (the UPnP device
-//! description).
+//! `URL`), `lineup_status.json` (no scan running) and `device.xml` (the UPnP device
+//! description). The one request a static server cannot answer from a file, Plex's
+//! `POST lineup.post?scan=start`, needs a line of web-server configuration (README).
 //!
 //! Each file is written atomically ([`AtomicFile`]) and deterministically: the same channels
 //! give the same bytes. `lineup.json` is streamed, one channel at a time, so it costs no memory
@@ -58,7 +59,9 @@ struct LineupEntry<'a> {
     url: &'a str,
 }
 
-/// `lineup_status.json`: a static device never scans.
+/// `lineup_status.json`: no scan running, but one possible. Plex then posts
+/// `lineup.post?scan=start` (the web server must answer it with 200, see the README) and reads
+/// `lineup.json`; told no scan is possible, current Plex versions import no channels at all.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct LineupStatus<'a> {
@@ -173,7 +176,7 @@ impl HdhrWriter {
         };
         let status = LineupStatus {
             scan_in_progress: 0,
-            scan_possible: 0,
+            scan_possible: 1,
             source: "Cable",
             source_list: ["Cable"],
         };

@@ -148,6 +148,10 @@ fn a_client_walks_discover_lineup_and_streams() {
 
     let status = json(&format!("{root}/tuner/lineup_status.json"));
     assert_eq!(status["ScanInProgress"], 0);
+    assert_eq!(
+        status["ScanPossible"], 1,
+        "Plex imports nothing from a tuner that cannot scan"
+    );
     assert!(status["SourceList"].is_array());
     let (_, xml) = get(&format!("{root}/tuner/device.xml"));
     assert!(xml.contains(&format!("<UDN>uuid:{id}</UDN>")), "{xml}");
