@@ -83,6 +83,7 @@ fn channels() -> Vec<Channel> {
                 directives: vec![],
                 url: format!("http://provider.example/live/u/p/{i}.ts"),
                 extgrp: String::new(),
+                extinf: String::new(),
             }
         })
         .collect()

@@ -133,6 +133,7 @@ pub fn expr(input: &ExprInput) {
         directives: Vec::new(),
         url: input.url.clone(),
         extgrp: String::new(),
+        extinf: String::new(),
     };
     let matcher = Matcher::compile(&input.expr).ok();
     let verdict = matcher.as_ref().and_then(|m| m.eval(&ch));

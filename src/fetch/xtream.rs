@@ -286,6 +286,7 @@ fn to_channel(
         directives: Vec::new(),
         url: stream_url(account, id),
         extgrp: String::new(),
+        extinf: String::new(),
     })
 }
 

@@ -135,6 +135,7 @@ mod tests {
             },
             url: format!("http://s/{i}"),
             extgrp: String::new(),
+            extinf: String::new(),
         }
     }
 

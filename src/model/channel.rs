@@ -24,6 +24,11 @@ pub struct Channel {
     /// its playlist (Kodi reads `#EXTGRP` as sticky). Read as `group_title` when the channel
     /// has no `group-title`; never written (the `#EXTGRP` line itself is in `directives`).
     pub extgrp: String,
+    /// The `#EXTINF` line as read, when the writer would not have written it byte for byte
+    /// the same (unquoted or single-quoted values, extra spaces); empty otherwise, and for
+    /// lines that needed quirk recovery. The writer writes it back while the channel still
+    /// reads the same from it, so nothing unchanged is rewritten.
+    pub extinf: String,
 }
 
 /// A field of a channel as named in expressions, templates, `sort` and `dedupe`.
@@ -220,7 +225,8 @@ impl Channel {
         let strings = self.duration.capacity()
             + self.name.capacity()
             + self.url.capacity()
-            + self.extgrp.capacity();
+            + self.extgrp.capacity()
+            + self.extinf.capacity();
         let attrs: usize = self
             .attrs
             .iter()

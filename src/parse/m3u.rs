@@ -10,7 +10,11 @@
 //! Quirks recovered: spaces around `=` before a quoted value (`tvg-id = "x"`), and a stray or
 //! doubled quote (`tvg-logo=""http://x/a.png group-title="X",Name`): the broken value runs to
 //! the next well-formed `key="value"`, the rest of the line is read as usual, and a warning
-//! names the file and line. A line that cannot be part of a channel is skipped with a warning
+//! names the file and line. Such lines, and lines without a duration or a title comma, are
+//! written back from the fields; any other `#EXTINF` line the writer would write differently
+//! is kept as read ([`Channel::extinf`]), so an unchanged channel keeps its bytes.
+//!
+//! A line that cannot be part of a channel is skipped with a warning
 //! naming the file and line; nothing aborts a source but an I/O error.
 
 use std::io::{self, BufRead};
@@ -51,6 +55,8 @@ pub struct M3uReader<R> {
     pub warnings: Warnings,
     /// The last `#EXTGRP:` group seen: it applies to the following channels until the next.
     extgrp: String,
+    /// The writer's form of the current `#EXTINF` line, to compare with the line read.
+    formatted: Vec<u8>,
     legacy_warned: bool,
     channels: u64,
 }
@@ -66,6 +72,7 @@ impl<R: BufRead> M3uReader<R> {
             orphans: Vec::new(),
             warnings: Warnings::default(),
             extgrp: String::new(),
+            formatted: Vec::new(),
             legacy_warned: false,
             channels: 0,
         }
@@ -125,12 +132,20 @@ impl<R: BufRead> M3uReader<R> {
                 if let Some((_, at)) = self.pending.take() {
                     self.warn(at, "#EXTINF without a stream URL; skipped");
                 }
-                let (mut ch, recovered) = parse_extinf(rest);
-                if let Some(what) = recovered {
+                let (mut ch, quirks) = parse_extinf(rest);
+                if let Some(what) = &quirks.recovered {
                     self.warn(
                         line_no,
                         format_args!("{what}; read the other attributes and the title around it"),
                     );
+                } else if !quirks.normalise && text.starts_with("#EXTINF:") {
+                    // Kept only where the writer would write it differently: a quirk-free
+                    // line the writer reproduces needs no copy.
+                    self.formatted.clear();
+                    crate::output::m3u::format_extinf(&ch, &mut self.formatted);
+                    if self.formatted != text.as_bytes() {
+                        ch.extinf = text.clone();
+                    }
                 }
                 ch.source = self.source.clone();
                 ch.directives = std::mem::take(&mut self.orphans);
@@ -190,9 +205,18 @@ fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
         .then(|| &text[prefix.len()..])
 }
 
-/// Parse what follows `#EXTINF:`: the duration, the attributes, the title. The second value
-/// says what was recovered from a malformed line, for a warning.
-pub fn parse_extinf(rest: &str) -> (Channel, Option<String>) {
+/// What reading an `#EXTINF` line met besides well-formed attributes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Quirks {
+    /// What was recovered from broken quoting, for a warning.
+    pub recovered: Option<String>,
+    /// Something players misread that the writer puts right: spaces around an `=` (players
+    /// look for `tvg-id="`), a missing duration.
+    pub normalise: bool,
+}
+
+/// Parse what follows `#EXTINF:`: the duration, the attributes, the title, and the quirks met.
+pub fn parse_extinf(rest: &str) -> (Channel, Quirks) {
     let rest = rest.trim_start();
     let dur_end = rest
         .find(|c: char| c.is_whitespace() || c == ',')
@@ -203,14 +227,15 @@ pub fn parse_extinf(rest: &str) -> (Channel, Option<String>) {
         "" => "-1".to_string(),
         token => token.to_string(),
     };
-    let (attrs, title, recovered) = parse_attributes(&rest[dur_end..]);
+    let (attrs, title, mut quirks) = parse_attributes(&rest[dur_end..]);
+    quirks.normalise |= dur_end == 0;
     let channel = Channel {
         duration,
         attrs,
         name: title.trim().to_string(),
         ..Default::default()
     };
-    (channel, recovered)
+    (channel, quirks)
 }
 
 /// `key`, `=` with optional spaces around it, then the value's first character: the length of
@@ -283,22 +308,26 @@ fn recover_value(after: &str) -> (String, &str) {
 /// Parse `key="value" key2=value2,Title`; returns the attributes, the title (the text after
 /// the first comma outside quotes; with no such comma, the text after the last attribute) and
 /// what was recovered from broken quoting.
-fn parse_attributes(text: &str) -> (Vec<(String, String)>, &str, Option<String>) {
+fn parse_attributes(text: &str) -> (Vec<(String, String)>, &str, Quirks) {
     let mut attrs = Vec::new();
-    let mut recovered: Option<String> = None;
+    let mut quirks = Quirks::default();
     let mut rest = text;
     loop {
         rest = rest.trim_start();
         if rest.is_empty() {
-            return (attrs, "", recovered);
+            // No comma and no title: players want the comma.
+            quirks.normalise = true;
+            return (attrs, "", quirks);
         }
         if let Some(title) = rest.strip_prefix(',') {
-            return (attrs, title, recovered);
+            return (attrs, title, quirks);
         }
         let Some((key_end, value_at)) = attribute_start(rest) else {
-            // Not an attribute: a title without the comma.
-            return (attrs, rest, recovered);
+            // Not an attribute: a title without the comma (players want the comma).
+            quirks.normalise = true;
+            return (attrs, rest, quirks);
         };
+        quirks.normalise |= value_at != key_end + 1;
         let key = &rest[..key_end];
         let after = &rest[value_at..];
         let (value, remaining) = match after.chars().next() {
@@ -308,8 +337,8 @@ fn parse_attributes(text: &str) -> (Vec<(String, String)>, &str, Option<String>)
                 }
                 // A stray or doubled quote: the closing quote is followed by more text.
                 Some(_) => {
-                    if recovered.is_none() {
-                        recovered = Some(format!("stray quote in attribute `{key}`"));
+                    if quirks.recovered.is_none() {
+                        quirks.recovered = Some(format!("stray quote in attribute `{key}`"));
                     }
                     recover_value(after)
                 }

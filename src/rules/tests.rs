@@ -41,6 +41,7 @@ fn channel(name: &str, group: &str, id: &str) -> Channel {
         directives: vec![],
         url: format!("http://x/{id}"),
         extgrp: String::new(),
+        extinf: String::new(),
     }
 }
 

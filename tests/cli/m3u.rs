@@ -28,15 +28,32 @@ fn header_attributes_are_read_and_not_copied_to_channels() {
 
 #[test]
 fn quoted_unquoted_and_commas() {
+    // Nothing changed these channels: their lines keep the input's bytes, quoting and all.
     let (out, _) = build_one("quoting.m3u");
     assert_eq!(
         channel_lines(&out),
         [
-            "#EXTINF:-1 tvg-id=\"news.uk\" group-title=\"News, Weather & Sport\" tvg-name='Single \"Quoted\"' radio=\"false\" tvg-chno=\"7\",News, at Ten",
+            "#EXTINF:-1 tvg-id=\"news.uk\" group-title=\"News, Weather & Sport\" tvg-name='Single \"Quoted\"' radio=false tvg-chno=7,News, at Ten",
             "http://s.example/news",
-            "#EXTINF:0 catchup=\"shift\" catchup-source=\"?utc={utc}&lutc={lutc}\" catchup-days=\"3\",Catch-up",
+            "#EXTINF:0 catchup=\"shift\" catchup-source=\"?utc={utc}&lutc={lutc}\" catchup-days=3,Catch-up",
             "http://s.example/cu",
         ]
+    );
+    let parsed = crate::harness::parse_m3u(out.as_bytes());
+    assert_eq!(parsed[0].attr("radio"), Some("false"));
+    assert_eq!(parsed[0].attr("tvg-chno"), Some("7"));
+
+    // A changed channel is written from its fields: numbering sets tvg-chno.
+    let env = Env::new();
+    env.fixture("m3u/quoting.m3u", "quoting.m3u");
+    env.write(
+        "lineup.toml",
+        simple_config(&[("s", "quoting.m3u", true)], "numbering = { start = 40 }"),
+    );
+    env.lineup(&["build"]).ok();
+    assert_eq!(
+        channel_lines(&env.read("out/p.m3u"))[0],
+        "#EXTINF:-1 tvg-id=\"news.uk\" group-title=\"News, Weather & Sport\" tvg-name='Single \"Quoted\"' radio=\"false\" tvg-chno=\"40\",News, at Ten"
     );
 }
 
