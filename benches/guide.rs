@@ -89,7 +89,8 @@ fn bench(c: &mut Criterion) {
             let options = GuideOptions {
                 past_days: 1,
                 future_days: 7,
-                keep_unknown: false,
+                keep: Default::default(),
+                placeholders: None,
                 now: DAY0 + 86_400,
             };
             let dest = dir.path().join("out.xml.gz");

@@ -488,6 +488,12 @@ fn summarize(report: &ProxyReport, args: &BuildArgs) {
                 dropped.join(", ")
             );
         }
+        if report.placeholder_channels > 0 {
+            info!(
+                "proxy {}: guide: {} channels given placeholder programmes",
+                report.name, report.placeholder_channels
+            );
+        }
     }
     for output in &report.outputs {
         info!(
@@ -499,6 +505,10 @@ fn summarize(report: &ProxyReport, args: &BuildArgs) {
                 .is_some_and(|e| e == "m3u" || e == "m3u8")
             {
                 format!("{} channels", report.channels_out)
+            } else if output.path.extension().is_some_and(|e| e == "json")
+                || output.path.file_name().is_some_and(|n| n == "device.xml")
+            {
+                "HDHomeRun file".to_string()
             } else {
                 "guide".to_string()
             },

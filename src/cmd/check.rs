@@ -80,6 +80,14 @@ pub fn run(args: &ConfigArg) -> Result<Exit, Failure> {
                 .join(x.get_ref().as_str());
             out.push_str(&format!("  xmltv -> {}\n", dest.display()));
         }
+        if let Some(h) = &proxy.hdhr {
+            let dest = config.resolve(&settings.output_dir).join(h.dir.as_str());
+            out.push_str(&format!(
+                "  hdhr -> {}/ (served at {})\n",
+                dest.display(),
+                h.base_url.get_ref().as_str()
+            ));
+        }
     }
     warn_unreadable_files(&config);
     let mut stdout = std::io::stdout().lock();

@@ -384,6 +384,59 @@ pub struct Logos {
     #[serde(default = "default_logo_dir")]
     pub dir: EnvString,
     pub base_url: Option<EnvString>,
+    /// A channel without `tvg-logo` takes its guide channel's `<icon>`.
+    #[serde(default)]
+    pub from_guide: bool,
+}
+
+/// `hdhr = { dir, base_url, friendly_name, tuners }`: HDHomeRun-compatible files (the
+/// `discover.json` family) for Plex, Jellyfin and Emby, served by the user's web server.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Hdhr {
+    /// Directory of the four files, relative to `output_dir`.
+    #[serde(default = "default_hdhr_dir")]
+    pub dir: EnvString,
+    /// Where the web server serves `dir`, as players reach it (`http://nas:8080/hdhr`).
+    pub base_url: Spanned<EnvString>,
+    /// The tuner's name in the player; default `lineup PROXY`.
+    pub friendly_name: Option<String>,
+    /// Concurrent streams the player may open.
+    #[serde(default = "two")]
+    pub tuners: Spanned<u32>,
+}
+
+fn default_hdhr_dir() -> EnvString {
+    EnvString("hdhr".into())
+}
+
+fn two() -> Spanned<u32> {
+    Spanned::new(0..0, 2)
+}
+
+/// `epg_placeholder = { block, title }`: guide data for channels that have none.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct EpgPlaceholder {
+    /// Length of each programme block, aligned to multiples of it in UTC.
+    #[serde(default = "one_hour")]
+    pub block: Spanned<DurationValue>,
+    /// Programme title template: `{channel_name}`, `{tvg_id}`, `{group_title}`.
+    #[serde(default = "default_placeholder_title")]
+    pub title: String,
+}
+
+fn one_hour() -> Spanned<DurationValue> {
+    Spanned::new(0..0, DurationValue(Duration::from_secs(3600)))
+}
+
+fn default_placeholder_title() -> String {
+    "{channel_name}".into()
+}
+
+/// The undeclared XMLTV items kept by default: Kodi's catch-up reads `programme@catchup-id`.
+pub fn default_xmltv_keep() -> Vec<String> {
+    vec!["catchup-id".into()]
 }
 
 fn default_logo_dir() -> EnvString {
@@ -421,6 +474,13 @@ pub struct ProxyDef {
     /// Probe this proxy's stream URLs during builds (`[settings.probe]`).
     #[serde(default)]
     pub probe: bool,
+    /// Undeclared XMLTV attributes and elements kept by name (the rest are dropped).
+    #[serde(default = "default_xmltv_keep")]
+    pub xmltv_keep: Vec<String>,
+    /// Placeholder guide data for playlist channels without any (off when absent).
+    pub epg_placeholder: Option<EpgPlaceholder>,
+    /// HDHomeRun-compatible files beside the playlist (off when absent).
+    pub hdhr: Option<Hdhr>,
     /// Mode of the written files; default 0600 when the playlist carries credentials, else
     /// 0644.
     pub file_mode: Option<FileMode>,

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use toml::Spanned;
 
 use super::values::Name;
-use super::{Config, ConfigError, Sort, is_url};
+use super::{Config, ConfigError, ProxyDef, Sort, is_url};
 use crate::model::Field;
 
 pub(super) fn validate(config: &Config) -> Vec<ConfigError> {
@@ -224,10 +224,13 @@ pub(super) fn validate(config: &Config) -> Vec<ConfigError> {
         }
         if let Some(x) = &proxy.xmltv
             && proxy.epg.is_empty()
+            && proxy.epg_placeholder.is_none()
         {
             errors.push(config.error_at(
                 x.span(),
-                format!("proxy `{pname}`: `xmltv` needs at least one guide in `epg`"),
+                format!(
+                    "proxy `{pname}`: `xmltv` needs at least one guide in `epg` (or `epg_placeholder`)"
+                ),
             ));
         }
         if let Sort::Fields(fields) = &proxy.sort {
@@ -244,6 +247,7 @@ pub(super) fn validate(config: &Config) -> Vec<ConfigError> {
                 "proxy `{pname}`: numbering.start must be at least 1"
             )));
         }
+        player_outputs(config, proxy, pname, &mut errors);
     }
 
     output_paths(config, &mut errors);
@@ -312,6 +316,47 @@ fn references(
             errors.push(config.error_at(
                 name.span(),
                 format!("proxy `{proxy}`: no [[{kind}]] named `{}`", name.get_ref()),
+            ));
+        }
+    }
+}
+
+/// `hdhr` and `epg_placeholder` of a proxy.
+fn player_outputs(config: &Config, proxy: &ProxyDef, pname: &str, errors: &mut Vec<ConfigError>) {
+    if let Some(h) = &proxy.hdhr {
+        if !is_url(h.base_url.get_ref()) {
+            errors.push(config.error_at(
+                h.base_url.span(),
+                format!("proxy `{pname}`: hdhr.base_url must be an http:// or https:// URL"),
+            ));
+        }
+        if *h.tuners.get_ref() == 0 {
+            errors.push(config.error_at(
+                h.tuners.span(),
+                format!("proxy `{pname}`: hdhr.tuners must be at least 1"),
+            ));
+        }
+        if h.dir.is_empty() {
+            errors.push(config.error_at(
+                h.base_url.span(),
+                format!("proxy `{pname}`: hdhr.dir is empty"),
+            ));
+        }
+    }
+    if let Some(p) = &proxy.epg_placeholder {
+        if proxy.xmltv.is_none() {
+            errors.push(config.error_at(
+                proxy.name.span(),
+                format!("proxy `{pname}`: `epg_placeholder` needs `xmltv` (the guide it fills)"),
+            ));
+        }
+        let secs = p.block.get_ref().0.as_secs();
+        if !(60..=86_400).contains(&secs) || 86_400 % secs != 0 {
+            errors.push(config.error_at(
+                p.block.span(),
+                format!(
+                    "proxy `{pname}`: epg_placeholder.block must divide a day and be between 1m and 24h (e.g. \"30m\", \"1h\", \"6h\")"
+                ),
             ));
         }
     }

@@ -38,10 +38,12 @@ pub struct GuideOptions {
     /// Days kept before and after `now`.
     pub past_days: u64,
     pub future_days: u64,
-    /// Keep what the DTD does not declare (`xmltv_keep_unknown`).
-    pub keep_unknown: bool,
+    /// What is kept of what the DTD does not declare (`xmltv_keep_unknown`, `xmltv_keep`).
+    pub keep: dtd::Keep,
     /// The build's clock, UTC epoch seconds (a parameter so tests do not depend on it).
     pub now: i64,
+    /// Placeholder channels and programmes written after the guide's own (`epg_placeholder`).
+    pub placeholders: Option<std::sync::Arc<super::placeholder::Placeholders>>,
 }
 
 impl GuideOptions {
@@ -49,8 +51,12 @@ impl GuideOptions {
         GuideOptions {
             past_days: proxy.epg_days.past,
             future_days: proxy.epg_days.future,
-            keep_unknown: proxy.xmltv_keep_unknown,
+            keep: dtd::Keep {
+                all: proxy.xmltv_keep_unknown,
+                names: proxy.xmltv_keep.clone(),
+            },
             now,
+            placeholders: None,
         }
     }
 
@@ -155,7 +161,7 @@ pub fn write_guide_with_icons<W: Write>(
         complete_channel(&mut channel, entry);
         // After completing, so that an icon taken from the playlist is rewritten too.
         crate::logos::rewrite::rewrite_icons(&mut channel, icons);
-        if let Err(missing) = dtd::clean(&mut channel, options.keep_unknown, &mut stats.dropped) {
+        if let Err(missing) = dtd::clean(&mut channel, &options.keep, &mut stats.dropped) {
             // Only reachable through an unusable display-name: fall back to the playlist's.
             *stats
                 .dropped
@@ -168,6 +174,10 @@ pub fn write_guide_with_icons<W: Write>(
         writer.channel(&entry.guide_id, &channel.attrs, &channel.children)?;
         stats.channels += 1;
         chosen.push((entry, source));
+    }
+
+    if let Some(p) = &options.placeholders {
+        p.write_channels(&mut writer, icons)?;
     }
 
     let (from, to) = options.window();
@@ -195,7 +205,7 @@ pub fn write_guide_with_icons<W: Write>(
                     attrs: p.attrs,
                     children: p.children,
                 };
-                match dtd::clean(&mut programme, options.keep_unknown, &mut stats.dropped) {
+                match dtd::clean(&mut programme, &options.keep, &mut stats.dropped) {
                     Ok(()) => {
                         writer.programme(
                             &entry.guide_id,
@@ -217,6 +227,9 @@ pub fn write_guide_with_icons<W: Write>(
                 Ok(())
             },
         )?;
+    }
+    if let Some(p) = &options.placeholders {
+        stats.programmes += p.write_programmes(&mut writer, options.now, from, to)?;
     }
     let out = writer.finish()?;
     Ok((stats, out))

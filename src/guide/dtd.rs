@@ -1,7 +1,7 @@
 //! What the XMLTV DTD (xmltv.dtd, as shipped by Debian's `xmltv-util`) declares, and the
 //! clean-up that makes a stored channel or programme valid against it: children put in DTD
 //! order (stable among equals), undeclared elements and attributes dropped and counted by name
-//! (or kept verbatim with `xmltv_keep_unknown`), repeats of `?` elements and attribute values
+//! (or kept verbatim: all with `xmltv_keep_unknown`, by name with `xmltv_keep`, see [`Keep`]), repeats of `?` elements and attribute values
 //! outside an enumeration dropped, elements missing what they require dropped.
 
 use std::collections::BTreeMap;
@@ -230,43 +230,76 @@ fn count(dropped: &mut Dropped, key: String) {
     *dropped.entry(key).or_insert(0) += 1;
 }
 
+/// What is kept of what the DTD does not declare: everything (`xmltv_keep_unknown`) or the
+/// items named in `xmltv_keep`. A name is an element (`series-id`), an attribute on any element
+/// (`catchup-id`) or on one (`programme@catchup-id`). Kept items are written verbatim, elements
+/// with everything inside them; each one makes the guide invalid against the DTD where it
+/// occurs, nothing else does. A declared element in a place the DTD does not allow is only
+/// kept by `all`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Keep {
+    pub all: bool,
+    pub names: Vec<String>,
+}
+
+impl Keep {
+    /// Keep everything undeclared (`xmltv_keep_unknown = true`).
+    pub fn all() -> Keep {
+        Keep {
+            all: true,
+            names: Vec::new(),
+        }
+    }
+
+    /// Whether undeclared attribute `attr` of `element` is kept.
+    pub fn attribute(&self, element: &str, attr: &str) -> bool {
+        self.all
+            || self.names.iter().any(|n| {
+                n == attr
+                    || n.split_once('@')
+                        .is_some_and(|(e, a)| e == element && a == attr)
+            })
+    }
+
+    /// Whether an element not allowed where it is, named `name`, is kept.
+    pub fn element(&self, name: &str) -> bool {
+        self.all || (!is_declared(name) && self.names.iter().any(|n| n == name))
+    }
+}
+
 /// Make `e` (a `channel` or `programme` body, or any declared element) valid. Returns the
 /// name of a required child that is missing (`title` for a programme without one,
 /// `display-name` for a channel without one), for the caller to decide; nested elements
 /// missing what they need are dropped and counted here.
-pub fn clean(
-    e: &mut Element,
-    keep_unknown: bool,
-    dropped: &mut Dropped,
-) -> Result<(), &'static str> {
+pub fn clean(e: &mut Element, keep: &Keep, dropped: &mut Dropped) -> Result<(), &'static str> {
     let Some((attrs, content)) = declaration(&e.name) else {
         return Ok(());
     };
-    clean_attrs(e, attrs, keep_unknown, dropped)?;
+    clean_attrs(e, attrs, keep, dropped)?;
     let children = std::mem::take(&mut e.children);
     e.children = match content {
         Content::Empty => {
             text_not_allowed(&e.name, &children, dropped);
-            keep_elements(&e.name, children, &[], keep_unknown, dropped)
+            keep_elements(&e.name, children, &[], keep, dropped)
         }
         Content::Text => children
             .into_iter()
             .filter_map(|child| match child {
                 Node::Text(t) => Some(Node::Text(t)),
-                Node::Element(c) => unknown(c, keep_unknown, dropped),
+                Node::Element(c) => unknown(c, keep, dropped),
             })
             .collect(),
         Content::Mixed(allowed) => children
             .into_iter()
             .filter_map(|child| match child {
                 Node::Text(t) => Some(Node::Text(t)),
-                Node::Element(c) => known_or_unknown(c, allowed, keep_unknown, dropped),
+                Node::Element(c) => known_or_unknown(c, allowed, keep, dropped),
             })
             .collect(),
         Content::Seq(seq) => {
             text_not_allowed(&e.name, &children, dropped);
             let names: Vec<&str> = seq.iter().map(|(n, _)| *n).collect();
-            let kept = keep_elements(&e.name, children, &names, keep_unknown, dropped);
+            let kept = keep_elements(&e.name, children, &names, keep, dropped);
             order(kept, seq, dropped)?
         }
     };
@@ -277,13 +310,13 @@ pub fn clean(
 fn clean_attrs(
     e: &mut Element,
     decl: &[Attr],
-    keep_unknown: bool,
+    keep: &Keep,
     dropped: &mut Dropped,
 ) -> Result<(), &'static str> {
     let name = e.name.clone();
     e.attrs
         .retain(|(k, v)| match decl.iter().find(|a| a.name == k) {
-            None if keep_unknown => true,
+            None if keep.attribute(&name, k) => true,
             None => {
                 count(dropped, format!("{name}@{k}"));
                 false
@@ -313,19 +346,19 @@ fn text_not_allowed(name: &str, children: &[Node], dropped: &mut Dropped) {
 }
 
 /// Elements of `children` that are allowed here (cleaned) or unknown (kept verbatim with
-/// `keep_unknown`); text dropped.
+/// `keep`); text dropped.
 fn keep_elements(
     _parent: &str,
     children: Vec<Node>,
     allowed: &[&str],
-    keep_unknown: bool,
+    keep: &Keep,
     dropped: &mut Dropped,
 ) -> Vec<Node> {
     children
         .into_iter()
         .filter_map(|child| match child {
             Node::Text(_) => None,
-            Node::Element(c) => known_or_unknown(c, allowed, keep_unknown, dropped),
+            Node::Element(c) => known_or_unknown(c, allowed, keep, dropped),
         })
         .collect()
 }
@@ -333,13 +366,13 @@ fn keep_elements(
 fn known_or_unknown(
     mut c: Element,
     allowed: &[&str],
-    keep_unknown: bool,
+    keep: &Keep,
     dropped: &mut Dropped,
 ) -> Option<Node> {
     if !allowed.contains(&c.name.as_str()) {
-        return unknown(c, keep_unknown, dropped);
+        return unknown(c, keep, dropped);
     }
-    match clean(&mut c, keep_unknown, dropped) {
+    match clean(&mut c, keep, dropped) {
         Ok(()) => Some(Node::Element(c)),
         Err(_) => {
             count(dropped, format!("{} (incomplete)", c.name));
@@ -350,8 +383,8 @@ fn known_or_unknown(
 
 /// An element not allowed where it is: kept verbatim or dropped and counted. A declared
 /// element in the wrong place counts under its name like an undeclared one.
-fn unknown(c: Element, keep_unknown: bool, dropped: &mut Dropped) -> Option<Node> {
-    if keep_unknown {
+fn unknown(c: Element, keep: &Keep, dropped: &mut Dropped) -> Option<Node> {
+    if keep.element(&c.name) {
         Some(Node::Element(c))
     } else {
         count(dropped, c.name);
@@ -447,7 +480,7 @@ mod tests {
     fn orders_drops_and_counts() {
         let mut p = programme();
         let mut dropped = Dropped::new();
-        clean(&mut p, false, &mut dropped).unwrap();
+        clean(&mut p, &Keep::default(), &mut dropped).unwrap();
         assert_eq!(names(&p), ["title", "desc", "date", "category", "category"]);
         assert!(p.attrs.is_empty());
         let Node::Element(title) = &p.children[0] else {
@@ -477,7 +510,7 @@ mod tests {
     fn keep_unknown_keeps_them_in_place() {
         let mut p = programme();
         let mut dropped = Dropped::new();
-        clean(&mut p, true, &mut dropped).unwrap();
+        clean(&mut p, &Keep::all(), &mut dropped).unwrap();
         assert_eq!(
             names(&p),
             ["title", "desc", "series-id", "date", "category", "category"]
@@ -493,14 +526,17 @@ mod tests {
             attrs: vec![],
             children: vec![el("desc", &[], vec![text("no title")])],
         };
-        assert_eq!(clean(&mut p, false, &mut Dropped::new()), Err("title"));
+        assert_eq!(
+            clean(&mut p, &Keep::default(), &mut Dropped::new()),
+            Err("title")
+        );
         let mut c = Element {
             name: "channel".into(),
             attrs: vec![],
             children: vec![el("icon", &[("src", "a.png")], vec![])],
         };
         assert_eq!(
-            clean(&mut c, false, &mut Dropped::new()),
+            clean(&mut c, &Keep::default(), &mut Dropped::new()),
             Err("display-name")
         );
     }

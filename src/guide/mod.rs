@@ -11,6 +11,7 @@ pub mod assemble;
 pub mod dtd;
 pub mod matching;
 pub mod normalize;
+pub mod placeholder;
 pub mod time;
 
 // The guide tables live with the rest of the database, in src/store/guide.rs.

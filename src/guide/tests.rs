@@ -48,8 +48,12 @@ fn options(past: u64, future: u64, keep_unknown: bool) -> GuideOptions {
     GuideOptions {
         past_days: past,
         future_days: future,
-        keep_unknown,
+        keep: crate::guide::dtd::Keep {
+            all: keep_unknown,
+            names: Vec::new(),
+        },
         now: NOW,
+        placeholders: None,
     }
 }
 
@@ -400,4 +404,58 @@ fn every_fixture_that_reads_writes_a_valid_guide() {
             "{file}: deterministic"
         );
     }
+}
+
+#[test]
+fn xmltv_keep_keeps_exactly_the_named_items_and_only_they_break_the_dtd() {
+    let conn = db();
+    ingest(&conn, "oo", "out-of-order.xml");
+    let index = GuideIndex::build(&conn, vec![source("oo", 0)]).unwrap();
+    let entries = [entry("news.us", "News", None)];
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(30, 30, false);
+    opts.keep.names = vec!["catchup-id".into(), "series-id".into()];
+    let dest = dir.path().join("keep.xml");
+    let stats = write_proxy_guide(&conn, &index, &entries, &opts, &dest, 0o600).unwrap();
+    let dropped: Vec<&str> = stats.dropped.keys().map(String::as_str).collect();
+    assert_eq!(dropped, ["channel@x-number", "title@foo"]);
+    let text = std::fs::read_to_string(&dest).unwrap();
+    assert!(text.contains("catchup-id=\"991\""), "{text}");
+    assert!(text.contains("<series-id system=\"provider\">S-12</series-id>"));
+
+    // Invalid against the DTD, and every complaint is about a kept item.
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--dtdvalid", xmltv_check::DTD])
+        .arg(&dest)
+        .output()
+        .expect("xmllint");
+    assert!(!out.status.success());
+    let errors = String::from_utf8_lossy(&out.stderr);
+    let complaints: Vec<&str> = errors
+        .lines()
+        .filter(|l| l.contains("validity error"))
+        .collect();
+    assert!(!complaints.is_empty(), "{errors}");
+    for line in complaints {
+        assert!(
+            line.contains("catchup-id") || line.contains("series-id"),
+            "{line}"
+        );
+    }
+
+    // Only catchup-id (the default): the one complaint is that attribute.
+    opts.keep.names = vec!["programme@catchup-id".into()];
+    write_proxy_guide(&conn, &index, &entries, &opts, &dest, 0o600).unwrap();
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--dtdvalid", xmltv_check::DTD])
+        .arg(&dest)
+        .output()
+        .unwrap();
+    let errors = String::from_utf8_lossy(&out.stderr);
+    let complaints: Vec<&str> = errors
+        .lines()
+        .filter(|l| l.contains("validity error"))
+        .collect();
+    assert_eq!(complaints.len(), 1, "{errors}");
+    assert!(complaints[0].contains("catchup-id"), "{errors}");
 }

@@ -20,6 +20,15 @@ pub struct Channel {
     pub directives: Vec<String>,
     /// The stream URL (`stream_url`).
     pub url: String,
+    /// The group an `#EXTGRP:` line gives this channel: its own, or the last one above it in
+    /// its playlist (Kodi reads `#EXTGRP` as sticky). Read as `group_title` when the channel
+    /// has no `group-title`; never written (the `#EXTGRP` line itself is in `directives`).
+    pub extgrp: String,
+    /// The `#EXTINF` line as read, when the writer would not have written it byte for byte
+    /// the same (unquoted or single-quoted values, extra spaces); empty otherwise, and for
+    /// lines that needed quirk recovery. The writer writes it back while the channel still
+    /// reads the same from it, so nothing unchanged is rewritten.
+    pub extinf: String,
     /// What probing found out about the stream (read-only `stream_status` and
     /// `stream_checked_days`): set by the build from the database before the rules run, never
     /// stored with the channel nor written to a playlist.
@@ -195,7 +204,8 @@ impl Channel {
         }
     }
 
-    /// Read a field; an absent attribute reads as the empty string.
+    /// Read a field; an absent attribute reads as the empty string, an absent `group-title`
+    /// as the `#EXTGRP` group.
     pub fn get(&self, field: &Field) -> &str {
         match field {
             Field::ChannelName => &self.name,
@@ -203,6 +213,7 @@ impl Channel {
             Field::SourceName => &self.source,
             Field::StreamStatus => self.probe.status,
             Field::StreamCheckedDays => &self.probe.checked_days,
+            Field::GroupTitle => self.attr("group-title").unwrap_or(&self.extgrp),
             other => other
                 .attr_name()
                 .and_then(|name| self.attr(name))
@@ -241,7 +252,11 @@ impl Channel {
 
     /// Rough heap footprint in bytes, for memory accounting.
     pub fn heap_size(&self) -> usize {
-        let strings = self.duration.capacity() + self.name.capacity() + self.url.capacity();
+        let strings = self.duration.capacity()
+            + self.name.capacity()
+            + self.url.capacity()
+            + self.extgrp.capacity()
+            + self.extinf.capacity();
         let attrs: usize = self
             .attrs
             .iter()

@@ -21,6 +21,13 @@ pub fn encode(ch: &Channel, out: &mut Vec<u8>) {
     for d in &ch.directives {
         put_str(out, d);
     }
+    // Last and optional, in this order: rows stored before they existed decode with none.
+    if !ch.extgrp.is_empty() || !ch.extinf.is_empty() {
+        put_str(out, &ch.extgrp);
+    }
+    if !ch.extinf.is_empty() {
+        put_str(out, &ch.extinf);
+    }
 }
 
 /// Decode a channel encoded by [`encode`]; `None` when the bytes are not a channel.
@@ -39,6 +46,12 @@ pub fn decode(mut bytes: &[u8], source: Arc<str>) -> Option<Channel> {
     for _ in 0..n_dirs {
         directives.push(get_str(input)?);
     }
+    let mut optional = || match input.is_empty() {
+        true => Some(String::new()),
+        false => get_str(input),
+    };
+    let extgrp = optional()?;
+    let extinf = optional()?;
     input.is_empty().then_some(Channel {
         source,
         duration,
@@ -46,6 +59,8 @@ pub fn decode(mut bytes: &[u8], source: Arc<str>) -> Option<Channel> {
         name,
         directives,
         url,
+        extgrp,
+        extinf,
         ..Channel::default()
     })
 }
@@ -97,9 +112,11 @@ mod tests {
             duration in ".{0,4}", name in ".{0,40}", url in ".{0,80}",
             attrs in proptest::collection::vec((".{0,10}", ".{0,300}"), 0..8),
             directives in proptest::collection::vec(".{0,30}", 0..4),
+            extgrp in ".{0,12}",
+            extinf in ".{0,12}",
         ) {
             let source: Arc<str> = Arc::from("s");
-            let ch = Channel { source: source.clone(), duration, attrs, name, directives, url, ..Channel::default() };
+            let ch = Channel { source: source.clone(), duration, attrs, name, directives, url, extgrp, extinf, ..Channel::default() };
             let mut buf = Vec::new();
             encode(&ch, &mut buf);
             prop_assert_eq!(decode(&buf, source), Some(ch));

@@ -82,9 +82,37 @@ fn quote_for(value: &str) -> Option<u8> {
     }
 }
 
-/// Append the lines of one channel. A value that contains `"` is written in single quotes (the
+/// Append the lines of one channel. Its `#EXTINF` line is the one read (`Channel::extinf`)
+/// while that still reads as the channel is, so unchanged lines keep their bytes; otherwise it
+/// is written from the fields, and a value that contains `"` is written in single quotes (the
 /// reader accepts both), so no value is ever changed.
 pub fn format_channel(ch: &Channel, out: &mut Vec<u8>) {
+    if !ch.extinf.is_empty() && reads_as(&ch.extinf, ch) {
+        out.extend_from_slice(ch.extinf.as_bytes());
+    } else {
+        format_extinf(ch, out);
+    }
+    out.push(b'\n');
+    for d in &ch.directives {
+        out.extend_from_slice(d.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(ch.url.as_bytes());
+    out.push(b'\n');
+}
+
+/// Whether the `#EXTINF` line `line` still reads as `ch`'s duration, attributes and title
+/// (nothing was mapped, numbered or matched since it was read).
+fn reads_as(line: &str, ch: &Channel) -> bool {
+    let Some(rest) = line.get(8..) else {
+        return false;
+    };
+    let (read, _) = crate::parse::m3u::parse_extinf(rest);
+    read.duration == ch.duration && read.name == ch.name && read.attrs == ch.attrs
+}
+
+/// Append the `#EXTINF` line of `ch` as written from its fields, without the line end.
+pub fn format_extinf(ch: &Channel, out: &mut Vec<u8>) {
     out.extend_from_slice(b"#EXTINF:");
     out.extend_from_slice(if ch.duration.is_empty() {
         b"-1"
@@ -102,13 +130,6 @@ pub fn format_channel(ch: &Channel, out: &mut Vec<u8>) {
     }
     out.push(b',');
     out.extend_from_slice(ch.name.as_bytes());
-    out.push(b'\n');
-    for d in &ch.directives {
-        out.extend_from_slice(d.as_bytes());
-        out.push(b'\n');
-    }
-    out.extend_from_slice(ch.url.as_bytes());
-    out.push(b'\n');
 }
 
 /// Write channels as an M3U text to any writer (tests, fuzzing).
@@ -154,5 +175,32 @@ mod tests {
             ]
         );
         assert_eq!(first, second);
+    }
+
+    #[test]
+    fn unchanged_lines_keep_their_bytes_changed_ones_are_rewritten() {
+        let input = "#EXTINF:-1  tvg-id=a.uk   radio=false , Spaced Title\nhttp://s/1\n\
+                     #EXTINF:-1 tvg-id = \"b.uk\",Spaced Equals\nhttp://s/2\n";
+        let (mut first, second) = round_trip(input);
+        assert_eq!(first, second);
+        let mut out = Vec::new();
+        write_all(&mut out, &first).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("#EXTINF:-1  tvg-id=a.uk   radio=false , Spaced Title\n"),
+            "{text}"
+        );
+        // What players misread is written from the fields.
+        assert!(
+            text.contains("#EXTINF:-1 tvg-id=\"b.uk\",Spaced Equals\n"),
+            "{text}"
+        );
+        first[0].set_attr("tvg-chno", "5");
+        let mut out = Vec::new();
+        write_all(&mut out, &first[..1]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "#EXTM3U\n#EXTINF:-1 tvg-id=\"a.uk\" radio=\"false\" tvg-chno=\"5\",Spaced Title\nhttp://s/1\n"
+        );
     }
 }

@@ -1,9 +1,10 @@
-//! Writing outputs. Every writer (M3U, XMLTV) shares one shape and nothing else: write into a
+//! Writing outputs. Every writer (M3U, XMLTV, the HDHomeRun files) shares one shape and nothing else: write into a
 //! temporary file in the destination's directory, finish, fsync, rename over the destination.
 //! A crash or kill at any moment leaves the previous file or the new one, never a mix, and a
 //! dropped (failed, interrupted) [`AtomicFile`] removes its temporary file. Temporary files are
 //! named `.NAME.<pid>-*.tmp`; a build removes those of dead builds only (see `tempfiles`).
 
+pub mod hdhr;
 pub mod m3u;
 pub mod xmltv;
 

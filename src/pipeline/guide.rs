@@ -2,7 +2,8 @@
 //! `tvg_id`, then by normalised name with `id_then_name`), writes the guide's id into the
 //! channel's `tvg-id` where it differs, and remembers the first channel (id, name, logo) of each
 //! matched guide id so that the proxy's XMLTV guide can be written after the playlist. What it
-//! holds grows with the guide's channels, not the playlist's.
+//! holds grows with the guide's channels, not the playlist's, except with `epg_placeholder`:
+//! then one small record per unmatched channel (`crate::guide::placeholder`).
 
 use std::collections::HashSet;
 use std::io::sink;
@@ -14,6 +15,7 @@ use serde::Serialize;
 
 use crate::config::{Config, ProxyDef};
 use crate::guide::assemble::{write_guide_with_icons, write_proxy_guide_with_icons};
+use crate::guide::placeholder::Placeholders;
 use crate::guide::{GuideEntry, GuideIndex, GuideOptions, GuideSource, MatchedBy};
 use crate::logos::LogoMap;
 use crate::model::{Channel, Field};
@@ -47,14 +49,21 @@ pub struct GuideStage {
     seen: HashSet<String>,
     /// Prefetched logos' new addresses for `<icon src>` (empty unless `logos.base_url`).
     icons: LogoMap,
+    /// Unmatched channels that get placeholder data (`epg_placeholder`).
+    placeholders: Option<Placeholders>,
+    /// How many channels got placeholder data (kept when the list is handed to the writer).
+    placeholder_channels: u64,
+    /// `logos.from_guide`: a matched channel without `tvg-logo` takes its guide icon.
+    logo_from_guide: bool,
     pub report: GuideReport,
 }
 
 impl GuideStage {
-    /// The stage for `proxy`, or `None` when the proxy uses no guide.
+    /// The stage for `proxy`, or `None` when the proxy uses no guide (no active `epg` and no
+    /// `epg_placeholder`).
     pub fn open(config: &Config, proxy: &ProxyDef, db: &Path) -> Result<Option<GuideStage>> {
         let sources = GuideSource::for_proxy(config, proxy);
-        if sources.is_empty() {
+        if sources.is_empty() && proxy.epg_placeholder.is_none() {
             return Ok(None);
         }
         let conn = crate::store::Store::open_reader(db)?;
@@ -66,6 +75,9 @@ impl GuideStage {
             entries: Vec::new(),
             seen: HashSet::new(),
             icons: LogoMap::new(),
+            placeholders: proxy.epg_placeholder.as_ref().map(Placeholders::new),
+            placeholder_channels: 0,
+            logo_from_guide: proxy.logos.as_ref().is_some_and(|l| l.from_guide),
             report: GuideReport::default(),
         }))
     }
@@ -82,6 +94,12 @@ impl GuideStage {
                 if m.guide_id != tvg_id {
                     ch.set(&Field::TvgId, m.guide_id.clone());
                 }
+                if self.logo_from_guide
+                    && ch.get(&Field::TvgLogo).trim().is_empty()
+                    && let Some(icon) = self.guide_icon(&m.guide_id)
+                {
+                    ch.set(&Field::TvgLogo, icon);
+                }
                 if !self.seen.contains(&m.guide_id) {
                     self.seen.insert(m.guide_id.clone());
                     let logo = ch.get(&Field::TvgLogo);
@@ -97,8 +115,31 @@ impl GuideStage {
                 if self.report.unmatched_names.len() < UNMATCHED_NAMES {
                     self.report.unmatched_names.push(ch.name.clone());
                 }
+                if let Some(p) = self.placeholders.as_mut() {
+                    p.add(ch);
+                }
             }
         }
+    }
+
+    /// The first `<icon src>` of the guide channel `id` (from the guide that provides it).
+    /// A store error only costs the logo: the guide itself reports it when written.
+    fn guide_icon(&self, id: &str) -> Option<String> {
+        let source = self.index.provider(id)?;
+        let stored = crate::guide::store::channel(&self.conn, &source.name, id).ok()??;
+        stored.channel?.children.iter().find_map(|node| match node {
+            crate::parse::xmltv::tree::Node::Element(e) if e.name == "icon" => e
+                .attr("src")
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            _ => None,
+        })
+    }
+
+    /// Channels given placeholder guide data (known after [`GuideStage::finish`]).
+    pub fn placeholder_channels(&self) -> u64 {
+        self.placeholder_channels
     }
 
     /// The icons the guide will carry, for logo prefetch (after every channel was visited).
@@ -120,7 +161,11 @@ impl GuideStage {
         now: i64,
         mode: u32,
     ) -> Result<(u64, u64, Option<Written>)> {
-        let options = GuideOptions::for_proxy(proxy, now);
+        let mut options = GuideOptions::for_proxy(proxy, now);
+        if let Some(p) = self.placeholders.take() {
+            self.placeholder_channels = p.len();
+            options.placeholders = Some(std::sync::Arc::new(p));
+        }
         let stats = match dest {
             Some(dest) => write_proxy_guide_with_icons(
                 &self.conn,

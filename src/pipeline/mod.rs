@@ -3,7 +3,7 @@
 //! load (rolling buffer over the store, `load.rs`) -> probe marks (`crate::probe::Marks`: the
 //! stored probe result of each stream, for `stream_status`) -> rules (map then filter, in parallel on
 //! rayon, `crate::rules`) -> dedupe (`dedupe.rs`) -> sort (`sort.rs`) -> number (`number.rs`)
-//! -> write (M3U).
+//! -> write (M3U, and the HDHomeRun files with `hdhr`).
 //!
 //! What is held in memory: the rolling buffer (at most `buffer_size` items plus one chunk),
 //! the chunk in flight, dedupe's key hashes (16 bytes per distinct key) and numbering's used
@@ -80,6 +80,8 @@ pub struct ProxyReport {
     /// Channels of the playlist that got a guide, and their programmes.
     pub epg_channels: u64,
     pub programmes: u64,
+    /// Of `epg_channels`, those given placeholder data (`epg_placeholder`).
+    pub placeholder_channels: u64,
     pub stages: Vec<StageStats>,
     pub outputs: Vec<Written>,
     /// Guide matching, when the proxy has guides.
@@ -194,6 +196,16 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
         w.mark_credentials();
     }
 
+    let mut hdhr = match (&proxy.hdhr, &writer) {
+        (Some(h), Some(_)) => Some(crate::output::hdhr::HdhrWriter::create(
+            &ctx.output_dir.join(h.dir.as_str()),
+            &proxy.name.get_ref().0,
+            h,
+            proxy.file_mode.map(|m| m.0),
+        )?),
+        _ => None,
+    };
+
     // With logo prefetch the channels wait in a spool, not the playlist: which logos the
     // playlist uses, and so their new addresses, are only known after the last channel.
     let mut logo_pass = match &writer {
@@ -263,6 +275,7 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
             guide_stage.as_mut(),
             writer.as_mut(),
             logo_pass.as_mut(),
+            hdhr.as_mut(),
         )?;
     }
     drop(loader);
@@ -287,6 +300,7 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
                 guide_stage.as_mut(),
                 writer.as_mut(),
                 logo_pass.as_mut(),
+                hdhr.as_mut(),
             )?;
         }
     }
@@ -335,16 +349,23 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
             .guide_write
             .time(|| stage.finish(proxy, dest.as_deref(), ctx.now, mode))?;
         clocks.guide_write.items = programmes;
-        report.epg_channels = channels;
+        report.epg_channels = channels + stage.placeholder_channels();
+        report.placeholder_channels = stage.placeholder_channels();
         report.programmes = programmes;
         guide_written = written;
         report.guide = Some(stage.report.clone());
     }
+    // The tuner files before the playlist too: they list the playlist's channels.
+    let hdhr_written = match hdhr {
+        Some(h) => clocks.write.time(|| h.commit())?,
+        None => Vec::new(),
+    };
     if let Some(w) = writer {
         let written = clocks.write.time(|| w.commit())?;
         report.outputs.push(written);
     }
     report.outputs.extend(guide_written);
+    report.outputs.extend(hdhr_written);
 
     report.channels_in = rule_stats.channels_in;
     report.changed_by_mappings = rule_stats.changed_by_mappings;
@@ -404,6 +425,7 @@ fn emit(
     guide: Option<&mut guide::GuideStage>,
     writer: Option<&mut M3uWriter>,
     logos: Option<&mut crate::logos::LogoPass>,
+    hdhr: Option<&mut crate::output::hdhr::HdhrWriter>,
 ) -> Result<()> {
     if let Some(n) = numberer {
         clocks.number.items += chunk.len() as u64;
@@ -420,6 +442,11 @@ fn emit(
             .time(|| chunk.iter_mut().for_each(|ch| g.visit(ch)));
     }
     clocks.write.items += chunk.len() as u64;
+    if let Some(h) = hdhr {
+        clocks
+            .write
+            .time(|| chunk.iter().try_for_each(|ch| h.write(ch)))?;
+    }
     if let Some(pass) = logos {
         clocks
             .write

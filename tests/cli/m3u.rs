@@ -28,15 +28,32 @@ fn header_attributes_are_read_and_not_copied_to_channels() {
 
 #[test]
 fn quoted_unquoted_and_commas() {
+    // Nothing changed these channels: their lines keep the input's bytes, quoting and all.
     let (out, _) = build_one("quoting.m3u");
     assert_eq!(
         channel_lines(&out),
         [
-            "#EXTINF:-1 tvg-id=\"news.uk\" group-title=\"News, Weather & Sport\" tvg-name='Single \"Quoted\"' radio=\"false\" tvg-chno=\"7\",News, at Ten",
+            "#EXTINF:-1 tvg-id=\"news.uk\" group-title=\"News, Weather & Sport\" tvg-name='Single \"Quoted\"' radio=false tvg-chno=7,News, at Ten",
             "http://s.example/news",
-            "#EXTINF:0 catchup=\"shift\" catchup-source=\"?utc={utc}&lutc={lutc}\" catchup-days=\"3\",Catch-up",
+            "#EXTINF:0 catchup=\"shift\" catchup-source=\"?utc={utc}&lutc={lutc}\" catchup-days=3,Catch-up",
             "http://s.example/cu",
         ]
+    );
+    let parsed = crate::harness::parse_m3u(out.as_bytes());
+    assert_eq!(parsed[0].attr("radio"), Some("false"));
+    assert_eq!(parsed[0].attr("tvg-chno"), Some("7"));
+
+    // A changed channel is written from its fields: numbering sets tvg-chno.
+    let env = Env::new();
+    env.fixture("m3u/quoting.m3u", "quoting.m3u");
+    env.write(
+        "lineup.toml",
+        simple_config(&[("s", "quoting.m3u", true)], "numbering = { start = 40 }"),
+    );
+    env.lineup(&["build"]).ok();
+    assert_eq!(
+        channel_lines(&env.read("out/p.m3u"))[0],
+        "#EXTINF:-1 tvg-id=\"news.uk\" group-title=\"News, Weather & Sport\" tvg-name='Single \"Quoted\"' radio=\"false\" tvg-chno=\"40\",News, at Ten"
     );
 }
 
@@ -154,6 +171,67 @@ fn title_without_comma() {
         [
             "#EXTINF:-1 tvg-id=\"nc1\" group-title=\"G\",Title Without Comma",
             "http://s.example/nc1"
+        ]
+    );
+}
+
+#[test]
+fn spaces_around_equals_are_attributes() {
+    let (out, stderr) = build_one("spaced-equals.m3u");
+    assert_eq!(
+        channel_lines(&out),
+        [
+            "#EXTINF:-1 tvg-id=\"PremierSports\" group-title=\"Local\",Premier Sports",
+            "http://s.example/ps",
+            "#EXTINF:-1 tvg-id=\"eq2\" tvg-name=\"Two\" group-title=\"Local\",Equals Two",
+            "http://s.example/eq2",
+        ]
+    );
+    assert!(!stderr.contains("spaced-equals.m3u:"), "{stderr}");
+}
+
+#[test]
+fn stray_quotes_are_recovered_with_a_located_warning() {
+    let (out, stderr) = build_one("stray-quotes.m3u");
+    assert_eq!(
+        channel_lines(&out),
+        [
+            "#EXTINF:-1 tvg-id=\"sq1\" tvg-logo=\"https://logos.example/sq1.png\" group-title=\"X\",Stray One",
+            "http://s.example/sq1",
+            "#EXTINF:-1 tvg-name=\"Two\" tvg-id=\"sq2\" group-title=\"X\",Stray, Two",
+            "http://s.example/sq2",
+        ]
+    );
+    for line in [2, 4] {
+        assert!(
+            stderr.contains(&format!(
+                "stray-quotes.m3u:{line}: stray quote in attribute"
+            )),
+            "line {line}:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn extgrp_groups_filter_and_is_written_back_unchanged() {
+    let env = Env::new();
+    env.fixture("m3u/extgrp.m3u", "extgrp.m3u");
+    env.write(
+        "lineup.toml",
+        format!(
+            "[[filter]]\nname = \"news\"\ninclude = 'group_title equals \"News\"'\n\n{}",
+            simple_config(&[("s", "extgrp.m3u", true)], "filters = [\"news\"]")
+        ),
+    );
+    env.lineup(&["build"]).ok();
+    assert_eq!(
+        channel_lines(&env.read("out/p.m3u")),
+        [
+            "#EXTINF:-1 tvg-id=\"g1\",Grouped One",
+            "#EXTGRP:News",
+            "http://s.example/g1",
+            "#EXTINF:-1 tvg-id=\"g2\",Grouped Two",
+            "http://s.example/g2",
         ]
     );
 }

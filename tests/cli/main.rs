@@ -6,6 +6,7 @@ mod commands;
 mod config_errors;
 mod guides;
 mod harness;
+mod hdhr;
 mod hostile;
 #[path = "../support/http_server.rs"]
 mod http_server;
@@ -14,6 +15,7 @@ mod m3u;
 mod memory;
 mod network;
 mod operability;
+mod players;
 mod probe;
 mod properties;
 mod signals;

@@ -6,7 +6,8 @@
 //! The expected line-up comes from a model small enough to read at a glance: the filters used
 //! (`group_title equals`, `channel_name contains`) and dedupe are a line each. Few cases (each
 //! runs the binary three times) keep the suite fast; the alphabets are tiny so that duplicates,
-//! case differences and number clashes are the rule, not the exception.
+//! case differences and number clashes are the rule, not the exception. Groups are written as
+//! `group-title="G"`, `group-title = "G"` or an `#EXTGRP:G` line, which must all read the same.
 
 use std::collections::HashSet;
 
@@ -52,10 +53,19 @@ fn m3u(channels: &[Ch]) -> String {
         if let Some(n) = c.chno {
             text.push_str(&format!(" tvg-chno=\"{n}\""));
         }
-        text.push_str(&format!(
-            " group-title=\"{}\",{}\n{}\n",
-            c.group, c.name, c.url
-        ));
+        // The group in the three spellings real playlists use (chosen by the URL, so the same
+        // channel is always spelt the same): the reader must give the same `group_title`.
+        match c.url.bytes().last().unwrap_or(b'0') % 3 {
+            0 => text.push_str(&format!(
+                " group-title=\"{}\",{}\n{}\n",
+                c.group, c.name, c.url
+            )),
+            1 => text.push_str(&format!(
+                " group-title = \"{}\",{}\n{}\n",
+                c.group, c.name, c.url
+            )),
+            _ => text.push_str(&format!(",{}\n#EXTGRP:{}\n{}\n", c.name, c.group, c.url)),
+        }
     }
     text
 }
@@ -200,7 +210,7 @@ fn output(text: &str) -> Vec<(Ch, Option<u32>)> {
             let ch = Ch {
                 name: c.name.clone(),
                 id: attr("tvg-id"),
-                group: attr("group-title"),
+                group: c.get(&lineup::model::Field::GroupTitle).to_string(),
                 url: c.url.clone(),
                 chno: None,
             };
