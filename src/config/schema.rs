@@ -243,6 +243,8 @@ pub enum Dedupe {
 pub enum Sort {
     #[default]
     Source,
+    /// The final channel number (`tvg-chno` after numbering), ascending.
+    Number,
     Fields(Vec<Spanned<String>>),
 }
 
@@ -254,15 +256,15 @@ impl<'de> Deserialize<'de> for Sort {
         impl<'de> serde::de::Visitor<'de> for SortVisitor {
             type Value = Sort;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("\"source\" or a list of fields")
+                f.write_str("\"source\", \"number\" or a list of fields")
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Sort, E> {
-                if s == "source" {
-                    Ok(Sort::Source)
-                } else {
-                    Err(E::custom(format!(
-                        "invalid sort `{s}`: expected \"source\" or a list of fields"
-                    )))
+                match s {
+                    "source" => Ok(Sort::Source),
+                    "number" => Ok(Sort::Number),
+                    _ => Err(E::custom(format!(
+                        "invalid sort `{s}`: expected \"source\", \"number\" or a list of fields"
+                    ))),
                 }
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Sort, A::Error> {
@@ -288,6 +290,8 @@ pub enum NumberingMode {
     #[default]
     Sequential,
     Preserve,
+    /// Numbers kept per channel identity across builds (`pipeline/number.rs`).
+    Sticky,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -299,6 +303,36 @@ pub struct Numbering {
     pub mode: NumberingMode,
     #[serde(default)]
     pub groups: BTreeMap<String, u64>,
+    /// With `sticky`: what identifies a channel, a field or a list of fields tried in order;
+    /// an entry may join fields with `+` (`"channel_name+group_title"`).
+    pub key: Option<NumberingKey>,
+    /// With `sticky`: a new channel takes its own `tvg-chno` when it is free.
+    #[serde(default = "yes")]
+    pub prefer_own: bool,
+    /// With `sticky`: how long an identity keeps its number after it was last seen.
+    #[serde(default = "thirty_days")]
+    pub forget_after: super::values::DurationValue,
+}
+
+/// `key = "tvg_id"` or `key = ["tvg_id", "channel_name+group_title"]`.
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum NumberingKey {
+    One(String),
+    List(Vec<String>),
+}
+
+impl NumberingKey {
+    pub fn entries(&self) -> Vec<String> {
+        match self {
+            NumberingKey::One(s) => vec![s.clone()],
+            NumberingKey::List(l) => l.clone(),
+        }
+    }
+}
+
+fn thirty_days() -> super::values::DurationValue {
+    super::values::DurationValue(std::time::Duration::from_secs(30 * 86_400))
 }
 
 fn one() -> u64 {

@@ -233,6 +233,11 @@ pub(super) fn validate(config: &Config) -> Vec<ConfigError> {
                 "proxy `{pname}`: numbering.start must be at least 1"
             )));
         }
+        if let Some(n) = &proxy.numbering
+            && let Err(e) = crate::pipeline::number::sticky::parse_key(n)
+        {
+            errors.push(here(format!("proxy `{pname}`: {e}")));
+        }
     }
 
     errors.extend(crate::rules::validate(config));

@@ -6,6 +6,7 @@
 pub mod channels;
 pub mod guide;
 pub mod health;
+pub mod numbers;
 mod schema;
 
 use std::path::{Path, PathBuf};

@@ -37,6 +37,8 @@ const MIGRATIONS: &[&str] = &[
     super::guide::SCHEMA,
     // 4: the logo cache (logos/cache.rs).
     crate::logos::cache::SCHEMA,
+    // 5: sticky channel numbers (store/numbers.rs).
+    super::numbers::SCHEMA,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
