@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         Command::Check(args) => cmd::check::run(args),
         Command::Init(args) => cmd::init::run(args),
         Command::Sources(args) => cmd::sources::run(args),
+        Command::Numbers(args) => cmd::numbers::run(args),
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man => cmd::man::run(),
     };

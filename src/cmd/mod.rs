@@ -5,6 +5,7 @@ pub mod check;
 pub mod completions;
 pub mod init;
 pub mod man;
+pub mod numbers;
 pub mod sources;
 
 use crate::config::{Config, ConfigErrors};

@@ -74,3 +74,58 @@ pub fn reset(conn: &Connection, proxy: &str) -> Result<u64> {
         .context("cannot reset channel numbers")?;
     Ok(n as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database made by the schema before this table existed is carried forward: its data
+    /// stays, and the table works.
+    #[test]
+    fn migrates_an_older_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            super::super::schema::migrate_before(&mut conn, SCHEMA).unwrap();
+            conn.execute(
+                "INSERT INTO sources (name, kind) VALUES ('alpha', 'm3u')",
+                [],
+            )
+            .unwrap();
+            let missing: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'channel_numbers'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(missing, 0);
+        }
+        let store = crate::store::Store::open(&path).unwrap();
+        let name: String = store
+            .conn
+            .query_row("SELECT name FROM sources", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(name, "alpha");
+        store
+            .conn
+            .execute(
+                "INSERT INTO channel_numbers VALUES ('home', 'tvg_id=a', 7, 10, 20)",
+                [],
+            )
+            .unwrap();
+        assert_eq!(
+            list(&store.conn, "home").unwrap(),
+            [Assignment {
+                identity: "tvg_id=a".into(),
+                number: 7,
+                first_seen: 10,
+                last_seen: 20
+            }]
+        );
+        assert!(forget(&store.conn, "home", "tvg_id=a").unwrap());
+        assert!(!forget(&store.conn, "home", "tvg_id=a").unwrap());
+        assert_eq!(reset(&store.conn, "home").unwrap(), 0);
+    }
+}

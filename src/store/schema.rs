@@ -61,3 +61,20 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     }
     Ok(())
 }
+
+/// Bring `conn` to the schema just before the migration `sql` (a test's "old" database),
+/// without knowing that migration's index.
+#[cfg(test)]
+pub fn migrate_before(conn: &mut Connection, sql: &str) -> rusqlite::Result<()> {
+    let index = MIGRATIONS
+        .iter()
+        .position(|m| std::ptr::eq(*m, sql) || *m == sql)
+        .expect("migration is listed");
+    for (i, sql) in MIGRATIONS.iter().enumerate().take(index) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
