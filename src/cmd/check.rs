@@ -6,8 +6,8 @@ use std::io::Write;
 
 use crate::cli::ConfigArg;
 use crate::config::{Numbering, NumberingMode, Sort, is_url};
-use crate::pipeline::number::sticky;
 use crate::exit::{Exit, Failure};
+use crate::pipeline::number::sticky;
 
 pub fn run(args: &ConfigArg) -> Result<Exit, Failure> {
     let config = super::load_config(args.config.as_deref())?;
@@ -149,9 +149,9 @@ fn numbering_plan(n: &Numbering) -> String {
 fn days(d: std::time::Duration) -> String {
     let s = d.as_secs();
     match s {
-        _ if s > 0 && s % 86_400 == 0 => format!("{}d", s / 86_400),
-        _ if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
-        _ if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        _ if s > 0 && s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        _ if s > 0 && s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        _ if s > 0 && s.is_multiple_of(60) => format!("{}m", s / 60),
         _ => format!("{s}s"),
     }
 }
