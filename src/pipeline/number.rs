@@ -42,7 +42,7 @@ use crate::model::{Channel, Field};
 /// A group's counter and what the warning about its start needs.
 #[derive(Debug)]
 struct Counter {
-    /// The lowercased group title, or empty for the shared counter.
+    /// The group as configured, or empty for the shared counter.
     label: String,
     start: u64,
     next: u64,
@@ -93,8 +93,10 @@ impl Numberer {
                 .groups
                 .iter()
                 .map(|(group, first)| {
-                    let label = group.to_lowercase();
-                    (label.clone(), Counter::new(label, (*first).max(1)))
+                    (
+                        group.to_lowercase(),
+                        Counter::new(group.clone(), (*first).max(1)),
+                    )
                 })
                 .collect(),
             given: NumberSet::default(),
@@ -417,7 +419,7 @@ mod tests {
         assert_eq!(got, ["1", "2", "3", "4", "5", "6"]);
         assert_eq!(
             warnings,
-            ["numbering: group `b` wanted to start at 3 but starts at 6: 3..5 are in use"]
+            ["numbering: group `B` wanted to start at 3 but starts at 6: 3..5 are in use"]
         );
         // No warning when the group got its start, or when its own channels hold it.
         let (_, warnings) = run_warn(&n, &[("B", ""), ("A", ""), ("B", "")]);

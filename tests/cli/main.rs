@@ -13,6 +13,7 @@ mod logos;
 mod m3u;
 mod memory;
 mod network;
+mod numbering;
 mod operability;
 mod properties;
 mod signals;

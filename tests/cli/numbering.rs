@@ -1,0 +1,290 @@
+//! Channel numbering across builds: sticky numbers over six builds of a changing provider
+//! playlist, the preserve fix, the group-start warning, `sort = "number"` and
+//! `lineup numbers`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::harness::{Env, parse_m3u};
+
+const DAY: i64 = 86_400;
+const T0: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+/// (tvg-id, name, group): a provider's channel.
+type Ch = (&'static str, &'static str, &'static str);
+
+fn playlist(channels: &[Ch]) -> String {
+    let mut text = String::from("#EXTM3U\n");
+    for (id, name, group) in channels {
+        text.push_str(&format!(
+            "#EXTINF:-1 tvg-id=\"{id}\" group-title=\"{group}\",{name}\nhttp://s.example/{id}\n"
+        ));
+    }
+    text
+}
+
+fn config(jobs: usize, chunk: usize) -> String {
+    format!(
+        "[settings]\njobs = {jobs}\n[settings.buffer]\nchunk_size = {chunk}\n\n\
+         [[source]]\nname = \"prov\"\nm3u = \"prov.m3u\"\n\n\
+         [[proxy]]\nname = \"home\"\nsources = [\"prov\"]\nm3u = \"home.m3u\"\n\
+         sort = \"number\"\n\
+         numbering = {{ mode = \"sticky\", start = 1, groups = {{ \"Sports\" = 100 }}, forget_after = \"30d\" }}\n"
+    )
+}
+
+/// tvg-id -> number, and the numbers in file order.
+fn numbers(text: &str) -> (BTreeMap<String, u64>, Vec<u64>) {
+    let mut map = BTreeMap::new();
+    let mut order = Vec::new();
+    for ch in parse_m3u(text.as_bytes()) {
+        let n: u64 = ch.attr("tvg-chno").unwrap().parse().unwrap();
+        assert!(
+            map.insert(ch.attr("tvg-id").unwrap_or("").to_string(), n)
+                .is_none(),
+            "tvg-id twice in\n{text}"
+        );
+        order.push(n);
+    }
+    (map, order)
+}
+
+fn build_at(env: &Env, day: i64, extra: &[&str]) -> crate::harness::Run {
+    let now = (T0 + day * DAY).to_string();
+    let mut args = vec!["build"];
+    args.extend_from_slice(extra);
+    let out = env.command(&args).env("LINEUP_NOW", &now).output().unwrap();
+    crate::harness::Run::from_output(out)
+}
+
+/// The six provider playlists (and the day each build runs).
+fn script() -> Vec<(i64, Vec<Ch>)> {
+    let a = ("a", "Alpha", "News");
+    let b = ("b", "Bravo", "News");
+    let b2 = ("b", "Bravo HD (renamed)", "News");
+    let c = ("c", "Charlie", "Movies");
+    let d = ("d", "Delta", "Movies");
+    let e = ("e", "Echo", "Sports");
+    let f = ("f", "Foxtrot", "Sports");
+    let n1 = ("n1", "New One", "News");
+    let n2 = ("n2", "New Two", "News");
+    let n3 = ("n3", "New Three", "News");
+    vec![
+        (0, vec![a, b, c, d, e]),
+        // A channel inserted at the top, C gone, the rest reordered.
+        (1, vec![n1, e, d, b, a]),
+        // B renamed (same tvg-id), C still gone, D gone (for good), F new in Sports.
+        (2, vec![b2, a, n1, f, e]),
+        // C back after two builds.
+        (3, vec![c, b2, a, n1, f, e]),
+        // 31 days after D was last seen (day 1): past forget_after; the others were seen
+        // 29 days ago. A new channel takes the lowest free number, which D held.
+        (32, vec![n2, c, b2, a, n1, f, e]),
+        // D back: it is new now.
+        (33, vec![d, n3, n2, c, b2, a, n1, f, e]),
+    ]
+}
+
+/// Run the script; return each build's playlist.
+fn run_script(jobs: usize, chunk: usize) -> Vec<String> {
+    let env = Env::new();
+    env.write("lineup.toml", config(jobs, chunk));
+    let mut outputs = Vec::new();
+    for (i, (day, channels)) in script().into_iter().enumerate() {
+        env.write("prov.m3u", playlist(&channels));
+        build_at(&env, day, &[]).ok();
+        let text = env.read("out/home.m3u");
+        if i == 2 {
+            // A dry run in between, with a changed playlist, changes nothing.
+            let before = env.lineup(&["numbers", "home", "--json"]);
+            env.write(
+                "prov.m3u",
+                playlist(&[("zz", "Zulu", "News"), ("c", "C", "Movies")]),
+            );
+            build_at(&env, day, &["--dry-run"]).ok();
+            assert_eq!(
+                env.lineup(&["numbers", "home", "--json"]).stdout,
+                before.stdout
+            );
+            assert_eq!(env.read("out/home.m3u"), text);
+        }
+        outputs.push(text);
+    }
+    outputs
+}
+
+#[test]
+fn sticky_numbers_survive_six_builds() {
+    let outputs = run_script(1, 100);
+    let maps: Vec<BTreeMap<String, u64>> = outputs
+        .iter()
+        .map(|text| {
+            let (map, order) = numbers(text);
+            // No two channels share a number; `sort = "number"` writes them in order.
+            let distinct: BTreeSet<u64> = order.iter().copied().collect();
+            assert_eq!(distinct.len(), order.len(), "{text}");
+            assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
+            map
+        })
+        .collect();
+    let first = &maps[0];
+    assert_eq!(first["a"], 1);
+    assert_eq!(first["e"], 100, "Sports starts at its group's number");
+    // Every channel present in two builds keeps its number (D comes back after expiry).
+    for pair in maps.windows(2) {
+        for (id, n) in &pair[1] {
+            if let Some(old) = pair[0].get(id)
+                && id != "d"
+            {
+                assert_eq!(old, n, "{id} moved");
+            }
+        }
+    }
+    // The inserted channel did not take C's held number; Sports' newcomer takes 101.
+    assert_eq!(maps[1]["n1"], 5, "{:?}", maps[1]);
+    assert_eq!(maps[2]["f"], 101);
+    // B renamed with the same tvg-id keeps its number.
+    assert_eq!(maps[2]["b"], first["b"]);
+    // C, gone for two builds, gets its own number back.
+    assert_eq!(maps[3]["c"], first["c"]);
+    // D expired: its number went to the next new channel, and D gets a new one.
+    assert_eq!(maps[4]["n2"], first["d"]);
+    assert_ne!(maps[5]["d"], first["d"]);
+    assert_eq!(maps[5]["d"], 6);
+}
+
+#[test]
+fn sticky_numbers_do_not_depend_on_jobs_or_chunk_size() {
+    let reference = run_script(1, 1);
+    assert_eq!(run_script(4, 2), reference);
+    assert_eq!(run_script(4, 1000), reference);
+}
+
+#[test]
+fn numbers_command_lists_forgets_and_resets() {
+    let env = Env::new();
+    env.write("lineup.toml", config(1, 100));
+    env.write(
+        "prov.m3u",
+        playlist(&[("a", "Alpha", "News"), ("", "No Id", "Movies")]),
+    );
+    build_at(&env, 0, &[]).ok();
+    let json: serde_json::Value =
+        serde_json::from_str(&env.lineup(&["numbers", "home", "--json"]).ok().stdout).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!([
+            {"identity": "tvg_id=a", "number": 1,
+             "first_seen": "2026-01-01T00:00:00.000Z", "last_seen": "2026-01-01T00:00:00.000Z"},
+            {"identity": "channel_name=no id, group_title=movies", "number": 2,
+             "first_seen": "2026-01-01T00:00:00.000Z", "last_seen": "2026-01-01T00:00:00.000Z"},
+        ])
+    );
+    let table = env.lineup(&["numbers", "lineup.toml", "home"]);
+    assert!(table.ok().stdout.contains("tvg_id=a"), "{}", table.stdout);
+
+    env.lineup(&["numbers", "home", "--forget", "tvg_id=a"])
+        .ok();
+    env.lineup(&["numbers", "home", "--forget", "tvg_id=a"])
+        .expect(2);
+    // Forgotten: the channel is new again, and the unknown channel keeps 2.
+    env.write(
+        "prov.m3u",
+        playlist(&[
+            ("x", "Xray", "News"),
+            ("a", "Alpha", "News"),
+            ("", "No Id", "Movies"),
+        ]),
+    );
+    build_at(&env, 1, &[]).ok();
+    let (map, _) = numbers(&env.read("out/home.m3u"));
+    assert_eq!((map["x"], map["a"], map[""]), (1, 3, 2));
+
+    env.lineup(&["numbers", "home", "--reset"]).ok();
+    assert_eq!(env.lineup(&["numbers", "home", "--json"]).stdout, "[]\n");
+    build_at(&env, 2, &[]).ok();
+    let (map, _) = numbers(&env.read("out/home.m3u"));
+    assert_eq!((map["x"], map["a"], map[""]), (1, 2, 3));
+    env.lineup(&["numbers", "nope"]).expect(2);
+}
+
+#[test]
+fn preserve_reserves_owned_numbers() {
+    let env = Env::new();
+    env.write(
+        "prov.m3u",
+        "#EXTM3U\n#EXTINF:-1 tvg-id=\"cnn\",CNN\nhttp://s/cnn\n\
+         #EXTINF:-1 tvg-id=\"c5\" tvg-chno=\"1\",Channel 5\nhttp://s/c5\n",
+    );
+    env.write(
+        "lineup.toml",
+        crate::harness::simple_config(
+            &[("prov", "prov.m3u", true)],
+            "numbering = { mode = \"preserve\" }\nsort = \"number\"",
+        ),
+    );
+    env.lineup(&["build"]).ok();
+    let out = parse_m3u(env.read("out/p.m3u").as_bytes());
+    let got: Vec<(String, String)> = out
+        .iter()
+        .map(|c| (c.name.clone(), c.attr("tvg-chno").unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        got,
+        [("Channel 5".into(), "1".into()), ("CNN".into(), "2".into())]
+    );
+}
+
+#[test]
+fn group_start_collision_warns() {
+    let env = Env::new();
+    let mut text = String::from("#EXTM3U\n");
+    for i in 0..5 {
+        text.push_str(&format!(
+            "#EXTINF:-1 group-title=\"A\",A{i}\nhttp://s/a{i}\n"
+        ));
+    }
+    text.push_str("#EXTINF:-1 group-title=\"B\",B0\nhttp://s/b0\n");
+    env.write("prov.m3u", text);
+    env.write(
+        "lineup.toml",
+        crate::harness::simple_config(
+            &[("prov", "prov.m3u", true)],
+            "numbering = { groups = { \"B\" = 3 } }",
+        ),
+    );
+    let run = env.lineup(&["build", "--report", "report.json"]);
+    run.ok();
+    assert!(
+        run.stderr
+            .contains("group `B` wanted to start at 3 but starts at 6: 3..5 are in use"),
+        "{}",
+        run.stderr
+    );
+    let report: serde_json::Value = serde_json::from_str(&env.read("report.json")).unwrap();
+    crate::harness::validate_report(&report);
+    assert_eq!(
+        report["proxies"][0]["numbering_warnings"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn check_describes_numbering() {
+    let env = Env::new();
+    env.write("prov.m3u", "#EXTM3U\n");
+    env.write("lineup.toml", config(1, 100));
+    let run = env.lineup(&["check"]);
+    let out = &run.ok().stdout;
+    assert!(out.contains("  sort: by final channel number\n"), "{out}");
+    assert!(
+        out.contains("  numbering: sticky: a channel keeps its number while seen within 30d;"),
+        "{out}"
+    );
+    assert!(
+        out.contains("identity: tvg_id, else channel_name+group_title"),
+        "{out}"
+    );
+}
