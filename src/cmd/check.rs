@@ -112,7 +112,10 @@ fn sort_plan(sort: &Sort) -> Option<String> {
 /// One line that says exactly how channels are numbered.
 fn numbering_plan(n: &Numbering) -> String {
     let mut line = match n.mode {
-        NumberingMode::Sequential => format!("sequential from {}", n.start),
+        NumberingMode::Sequential => format!(
+            "sequential from {}, in output order (own tvg-chno ignored)",
+            n.start
+        ),
         NumberingMode::Preserve => format!(
             "preserve: own tvg-chno kept (first in output order wins), the rest from {}, skipping every number a channel owns",
             n.start
@@ -123,14 +126,19 @@ fn numbering_plan(n: &Numbering) -> String {
                 None => sticky::DEFAULT_KEY.iter().map(|s| s.to_string()).collect(),
             };
             format!(
-                "sticky: a channel keeps its number while seen within {}; new channels get {}the lowest free number from {}; identity: {}",
+                "sticky: a channel keeps its number while seen within {}; a new identity gets {}; identity: {}",
                 days(n.forget_after.0),
                 if n.prefer_own {
-                    "their own tvg-chno when free, else "
+                    format!(
+                        "its own tvg-chno when free, else the lowest number from its start ({}) that no identity holds and no channel of the output owns",
+                        n.start
+                    )
                 } else {
-                    ""
+                    format!(
+                        "the lowest number from its start ({}) that no identity holds",
+                        n.start
+                    )
                 },
-                n.start,
                 key.join(", else ")
             )
         }

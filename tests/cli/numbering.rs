@@ -207,6 +207,49 @@ fn numbers_command_lists_forgets_and_resets() {
     env.lineup(&["numbers", "nope"]).expect(2);
 }
 
+/// A build that fails after numbering (its guide cannot be written, so the playlist is not
+/// committed) keeps no numbers.
+#[test]
+fn failed_build_saves_no_numbers() {
+    let env = Env::new();
+    let text = config(1, 100).replace(
+        "m3u = \"home.m3u\"\n",
+        "m3u = \"home.m3u\"\nepg = [\"g\"]\nxmltv = \"home.xml\"\n",
+    );
+    env.write(
+        "lineup.toml",
+        format!("{text}\n[[epg]]\nname = \"g\"\nxmltv = \"g.xml\"\n"),
+    );
+    env.write(
+        "g.xml",
+        "<?xml version=\"1.0\"?>\n<tv><channel id=\"a\"><display-name>A</display-name></channel></tv>\n",
+    );
+    env.write("prov.m3u", playlist(&[("a", "Alpha", "News")]));
+    // A directory where the guide goes: writing it fails, after numbering ran.
+    std::fs::create_dir_all(env.path("out/home.xml/x")).unwrap();
+    let run = build_at(&env, 0, &[]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("home.xml is a directory"),
+        "{}",
+        run.stderr
+    );
+    assert!(!env.path("out/home.m3u").exists());
+    assert_eq!(
+        env.lineup(&["numbers", "home", "--json"]).ok().stdout,
+        "[]\n"
+    );
+    // Once it can be written, the numbers are kept.
+    std::fs::remove_dir_all(env.path("out/home.xml")).unwrap();
+    build_at(&env, 0, &[]).ok();
+    assert!(
+        env.lineup(&["numbers", "home"])
+            .ok()
+            .stdout
+            .contains("tvg_id=a")
+    );
+}
+
 #[test]
 fn preserve_reserves_owned_numbers() {
     let env = Env::new();
@@ -280,7 +323,12 @@ fn check_describes_numbering() {
     let out = &run.ok().stdout;
     assert!(out.contains("  sort: by final channel number\n"), "{out}");
     assert!(
-        out.contains("  numbering: sticky: a channel keeps its number while seen within 30d;"),
+        out.contains(
+            "  numbering: sticky: a channel keeps its number while seen within 30d; a new \
+             identity gets its own tvg-chno when free, else the lowest number from its start (1) \
+             that no identity holds and no channel of the output owns; identity: tvg_id, else \
+             channel_name+group_title; groups: \"Sports\" from 100\n"
+        ),
         "{out}"
     );
     assert!(
