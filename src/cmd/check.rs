@@ -127,8 +127,8 @@ fn numbering_plan(n: &Numbering) -> String {
             };
             format!(
                 "sticky: a channel keeps its number while seen within {}; a new identity gets {}; identity: {}",
-                days(n.forget_after.0),
-                if n.prefer_own {
+                days(n.forget_after()),
+                if n.prefer_own() {
                     format!(
                         "its own tvg-chno when free, else the lowest number from its start ({}) that no identity holds and no channel of the output owns",
                         n.start

@@ -38,16 +38,23 @@ pub fn run(args: &NumbersArgs) -> Result<Exit, Failure> {
         }
     };
     let config = super::load_config(config_arg)?;
-    if !config
+    let Some(def) = config
         .file
         .proxies
         .iter()
-        .any(|p| p.name.get_ref().0 == *proxy)
-    {
+        .find(|p| p.name.get_ref().0 == *proxy)
+    else {
         return Err(Failure::new(
             Exit::Usage,
             anyhow!("no proxy named `{proxy}` in {}", config.path.display()),
         ));
+    };
+    if !def
+        .numbering
+        .as_ref()
+        .is_some_and(|n| n.mode == crate::config::NumberingMode::Sticky)
+    {
+        crate::info!("proxy {proxy} does not use numbering.mode = \"sticky\" (now)");
     }
     let db = args
         .db

@@ -306,12 +306,37 @@ pub struct Numbering {
     /// With `sticky`: what identifies a channel, a field or a list of fields tried in order;
     /// an entry may join fields with `+` (`"channel_name+group_title"`).
     pub key: Option<NumberingKey>,
-    /// With `sticky`: a new channel takes its own `tvg-chno` when it is free.
-    #[serde(default = "yes")]
-    pub prefer_own: bool,
-    /// With `sticky`: how long an identity keeps its number after it was last seen.
-    #[serde(default = "thirty_days")]
-    pub forget_after: super::values::DurationValue,
+    /// With `sticky`: a new channel takes its own `tvg-chno` when it is free (default true).
+    pub prefer_own: Option<bool>,
+    /// With `sticky`: how long an identity keeps its number after it was last seen (default
+    /// 30 days).
+    pub forget_after: Option<super::values::DurationValue>,
+}
+
+impl Numbering {
+    pub fn prefer_own(&self) -> bool {
+        self.prefer_own.unwrap_or(true)
+    }
+
+    pub fn forget_after(&self) -> std::time::Duration {
+        self.forget_after
+            .map_or(std::time::Duration::from_secs(30 * 86_400), |d| d.0)
+    }
+
+    /// The keys that only `sticky` reads, when set with another mode.
+    pub fn sticky_only_keys(&self) -> Vec<&'static str> {
+        if self.mode == NumberingMode::Sticky {
+            return Vec::new();
+        }
+        [
+            ("key", self.key.is_some()),
+            ("prefer_own", self.prefer_own.is_some()),
+            ("forget_after", self.forget_after.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect()
+    }
 }
 
 /// `key = "tvg_id"` or `key = ["tvg_id", "channel_name+group_title"]`.
@@ -329,10 +354,6 @@ impl NumberingKey {
             NumberingKey::List(l) => l.clone(),
         }
     }
-}
-
-fn thirty_days() -> super::values::DurationValue {
-    super::values::DurationValue(std::time::Duration::from_secs(30 * 86_400))
 }
 
 fn one() -> u64 {

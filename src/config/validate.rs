@@ -238,6 +238,13 @@ pub(super) fn validate(config: &Config) -> Vec<ConfigError> {
         {
             errors.push(here(format!("proxy `{pname}`: {e}")));
         }
+        if let Some(n) = &proxy.numbering {
+            for key in n.sticky_only_keys() {
+                errors.push(here(format!(
+                    "proxy `{pname}`: numbering.{key} applies only to mode = \"sticky\""
+                )));
+            }
+        }
     }
 
     errors.extend(crate::rules::validate(config));

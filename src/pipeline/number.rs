@@ -87,7 +87,7 @@ impl Numberer {
     pub fn new(numbering: &Numbering) -> Numberer {
         Numberer {
             mode: numbering.mode,
-            prefer_own: numbering.mode == NumberingMode::Preserve || numbering.prefer_own,
+            prefer_own: numbering.mode == NumberingMode::Preserve || numbering.prefer_own(),
             shared: Counter::new(String::new(), numbering.start.max(1)),
             groups: numbering
                 .groups
@@ -342,10 +342,8 @@ mod tests {
                 .map(|(g, n)| (g.to_string(), *n))
                 .collect::<BTreeMap<_, _>>(),
             key: None,
-            prefer_own: true,
-            forget_after: crate::config::values::DurationValue(std::time::Duration::from_secs(
-                30 * 86_400,
-            )),
+            prefer_own: None,
+            forget_after: None,
         }
     }
 

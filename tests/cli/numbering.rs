@@ -336,3 +336,35 @@ fn check_describes_numbering() {
         "{out}"
     );
 }
+
+#[test]
+fn numbering_keys_are_checked() {
+    let env = Env::new();
+    env.write("prov.m3u", "#EXTM3U\n");
+    let with = |numbering: &str| {
+        env.write(
+            "lineup.toml",
+            crate::harness::simple_config(&[("prov", "prov.m3u", true)], numbering),
+        );
+        env.lineup(&["check"])
+    };
+    let run =
+        with("numbering = { mode = \"sticky\", key = [\"tvg_id\", \"channel_nam+group_title\"] }");
+    run.expect(2);
+    assert!(
+        run.stderr
+            .contains("proxy `p`: numbering.key: unknown field `channel_nam`"),
+        "{}",
+        run.stderr
+    );
+    let run = with("numbering = { mode = \"preserve\", forget_after = \"7d\" }");
+    run.expect(2);
+    assert!(
+        run.stderr
+            .contains("numbering.forget_after applies only to mode = \"sticky\""),
+        "{}",
+        run.stderr
+    );
+    with("numbering = { mode = \"sticky\", key = \"stream_url\", prefer_own = false, forget_after = \"7d\" }")
+        .ok();
+}

@@ -105,7 +105,7 @@ impl Assignments {
                  WITHOUT ROWID;",
         )
         .context("cannot prepare sticky numbering")?;
-        let cutoff = now.saturating_sub(numbering.forget_after.0.as_secs() as i64);
+        let cutoff = now.saturating_sub(numbering.forget_after().as_secs() as i64);
         let held = {
             let mut stmt = conn.prepare(
                 "SELECT number FROM main.channel_numbers WHERE proxy = ?1 AND last_seen >= ?2",
