@@ -21,7 +21,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use crate::config::Numbering;
 use crate::model::{Channel, Field};
@@ -137,26 +137,25 @@ impl Assignments {
         let mut id = base.clone();
         let mut k = 1;
         loop {
-            let taken: bool = self
+            // One statement: whether an earlier channel of this build had the identity, and
+            // the number the identity holds.
+            let (taken, stored): (bool, Option<i64>) = self
                 .conn
-                .prepare_cached("SELECT EXISTS (SELECT 1 FROM temp.assigned WHERE identity = ?1)")?
-                .query_row(params![id], |r| r.get(0))?;
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM temp.assigned WHERE identity = ?1),
+                            (SELECT number FROM main.channel_numbers
+                             WHERE proxy = ?2 AND identity = ?1 AND last_seen >= ?3)",
+                )?
+                .query_row(params![id, self.proxy, self.cutoff], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .context("cannot read channel numbers")?;
             if !taken {
-                break;
+                return Ok((id, stored.map(|n| n.max(0) as u64)));
             }
             k += 1;
             id = format!("{base} #{k}");
         }
-        let stored: Option<i64> = self
-            .conn
-            .prepare_cached(
-                "SELECT number FROM main.channel_numbers
-                 WHERE proxy = ?1 AND identity = ?2 AND last_seen >= ?3",
-            )?
-            .query_row(params![self.proxy, id, self.cutoff], |r| r.get(0))
-            .optional()
-            .context("cannot read channel numbers")?;
-        Ok((id, stored.map(|n| n.max(0) as u64)))
     }
 
     /// Remember this build's number for `identity`.
@@ -215,5 +214,92 @@ impl Assignments {
             .context("cannot write channel numbers")?;
         tx.commit().context("cannot write channel numbers")?;
         Ok(forgotten as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NumberingMode;
+
+    fn numbering(key: Option<crate::config::NumberingKey>) -> Numbering {
+        Numbering {
+            start: 1,
+            mode: NumberingMode::Sticky,
+            groups: Default::default(),
+            key,
+            prefer_own: None,
+            forget_after: None,
+        }
+    }
+
+    fn ch(id: &str, name: &str, group: &str) -> Channel {
+        let mut c = Channel {
+            name: name.into(),
+            ..Default::default()
+        };
+        c.set_attr("tvg-id", id);
+        c.set_attr("group-title", group);
+        c
+    }
+
+    #[test]
+    fn identities() {
+        let key = parse_key(&numbering(None)).unwrap();
+        assert_eq!(identity(&key, &ch("BBC.uk", "x", "y")), "tvg_id=bbc.uk");
+        assert_eq!(
+            identity(&key, &ch(" ", "  BBC   One ", "UK")),
+            "channel_name=bbc one, group_title=uk"
+        );
+        assert_eq!(
+            identity(&key, &ch("", "", "")),
+            "channel_name=, group_title="
+        );
+        let one = numbering(Some(crate::config::NumberingKey::One("tvg_name".into())));
+        assert_eq!(
+            identity(&parse_key(&one).unwrap(), &ch("a", "b", "c")),
+            "tvg_name="
+        );
+        let bad = numbering(Some(crate::config::NumberingKey::List(vec![])));
+        assert!(parse_key(&bad).is_err());
+    }
+
+    /// Channels sharing an identity in one build are told apart by their order, and only a
+    /// commit writes anything.
+    #[test]
+    fn duplicates_and_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        drop(crate::store::Store::open(&db).unwrap());
+        let n = numbering(None);
+        let (mut a, held) = Assignments::open(&db, "p", &n, 1000).unwrap();
+        assert!(held.is_empty());
+        let c = ch("x", "X", "G");
+        let (id1, _) = a.identify(&c).unwrap();
+        a.record(&id1, 1).unwrap();
+        let (id2, _) = a.identify(&c).unwrap();
+        a.record(&id2, 2).unwrap();
+        assert_eq!((id1.as_str(), id2.as_str()), ("tvg_id=x", "tvg_id=x #2"));
+        drop(a);
+        let store = crate::store::Store::open(&db).unwrap();
+        assert!(
+            crate::store::numbers::list(&store.conn, "p")
+                .unwrap()
+                .is_empty()
+        );
+
+        let (mut a, _) = Assignments::open(&db, "p", &n, 1000).unwrap();
+        for (i, _) in [1, 2].iter().enumerate() {
+            let (id, stored) = a.identify(&c).unwrap();
+            assert_eq!(stored, None);
+            a.record(&id, i as u64 + 1).unwrap();
+        }
+        assert_eq!(a.commit().unwrap(), 0);
+        let (mut a, held) = Assignments::open(&db, "p", &n, 2000).unwrap();
+        assert_eq!(held, [1, 2]);
+        assert_eq!(a.identify(&c).unwrap(), ("tvg_id=x".into(), Some(1)));
+        let list = crate::store::numbers::list(&store.conn, "p").unwrap();
+        assert_eq!(list[1].identity, "tvg_id=x #2");
+        assert_eq!((list[1].first_seen, list[1].last_seen), (1000, 1000));
     }
 }
