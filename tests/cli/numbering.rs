@@ -368,3 +368,60 @@ fn numbering_keys_are_checked() {
     with("numbering = { mode = \"sticky\", key = \"stream_url\", prefer_own = false, forget_after = \"7d\" }")
         .ok();
 }
+
+/// Sticky and preserve numbering with `sort = "number"` under a tiny budget: the first pass
+/// and the sort spill, and the playlist is byte-identical to a roomy build's.
+#[test]
+fn numbering_spills_under_a_tiny_budget_with_identical_outputs() {
+    let env = Env::new();
+    let mut text = String::from("#EXTM3U\n");
+    for i in 0..12_000u32 {
+        // Every third channel owns a number, scattered (some collide).
+        let own = if i % 3 == 0 {
+            format!(" tvg-chno=\"{}\"", (i * 7919) % 20_000 + 1)
+        } else {
+            String::new()
+        };
+        text.push_str(&format!(
+            "#EXTINF:-1 tvg-id=\"c{i}\" group-title=\"G{}\"{own},Channel {i}\nhttp://s.example/{i}\n",
+            i % 5
+        ));
+    }
+    env.write("prov.m3u", text);
+    for mode in ["sticky", "preserve"] {
+        env.write(
+            "lineup.toml",
+            format!(
+                "[[source]]\nname = \"prov\"\nm3u = \"prov.m3u\"\n\n\
+                 [[proxy]]\nname = \"p\"\nsources = [\"prov\"]\nm3u = \"p.m3u\"\nsort = \"number\"\n\
+                 numbering = {{ mode = \"{mode}\", groups = {{ \"G3\" = 5000 }} }}\n"
+            ),
+        );
+        let build = |dir: &str, limit: &[&str]| {
+            let mut args = vec!["build", "--report", "-", "--output-dir", dir, "--db"];
+            let db = format!("{dir}.db");
+            args.push(&db);
+            args.extend_from_slice(limit);
+            let run = env.lineup(&args);
+            run.ok();
+            serde_json::from_str::<serde_json::Value>(&run.stdout).unwrap()
+        };
+        let roomy_dir = format!("roomy-{mode}");
+        let tight_dir = format!("tight-{mode}");
+        build(&roomy_dir, &[]);
+        let tight = build(&tight_dir, &["--memory-limit", "2MiB"]);
+        assert!(
+            tight["memory"]["spilled_bytes"].as_u64().unwrap() > 0,
+            "{}",
+            tight["memory"]
+        );
+        let roomy = env.read(&format!("{roomy_dir}/p.m3u"));
+        assert_eq!(roomy, env.read(&format!("{tight_dir}/p.m3u")), "{mode}");
+        let (map, order) = numbers(&roomy);
+        assert_eq!(map.len(), 12_000);
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{mode}");
+        // A second build of the same input gives the same playlist.
+        build(&tight_dir, &["--memory-limit", "2MiB"]);
+        assert_eq!(roomy, env.read(&format!("{tight_dir}/p.m3u")), "{mode}");
+    }
+}
