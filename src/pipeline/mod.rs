@@ -1,13 +1,16 @@
 //! Building one proxy: chunks flow one way through the stages and into the writer.
 //!
 //! load (rolling buffer over the store, `load.rs`) -> rules (map then filter, in parallel on
-//! rayon, `crate::rules`) -> dedupe (`dedupe.rs`) -> sort (`sort.rs`) -> number (`number.rs`)
-//! -> write (M3U).
+//! rayon, `crate::rules`) -> dedupe (`dedupe.rs`) -> sort by fields (`sort.rs`) -> number
+//! (`number.rs`) -> sort by number -> guide match -> write (M3U).
 //!
 //! What is held in memory: the rolling buffer (at most `buffer_size` items plus one chunk),
 //! the chunk in flight, dedupe's key hashes (16 bytes per distinct key) and numbering's used
-//! numbers. With `sort` by fields, the sort stage holds every channel that reaches it: it is
-//! the one stage that needs them all.
+//! and reserved numbers. Three stages may need every channel, each through a sorter that
+//! spills past the budget (`memory::sorter`): the sort by fields, numbering's first pass
+//! (`preserve` and `sticky` see every owned number before handing out any: an unkeyed sorter
+//! keeps the channels in order) and the sort by number (`sort = "number"`, after numbering).
+//! Sticky numbers are looked up in SQLite per channel, never loaded whole.
 
 pub mod dedupe;
 pub mod guide;
