@@ -180,6 +180,14 @@ fn build(
     if args.if_changed && unchanged(&store, findings, &fingerprint, &proxies, &output_dir)? {
         println!("unchanged");
         info!("nothing changed since the last successful build; nothing written");
+        // The playlists in place still show their channels: sticky numbers stay fresh.
+        for proxy in proxies.iter().filter(|p| {
+            p.numbering
+                .as_ref()
+                .is_some_and(|n| n.mode == crate::config::NumberingMode::Sticky)
+        }) {
+            crate::store::numbers::touch(&store.conn, &proxy.name.get_ref().0, build_clock())?;
+        }
         return Ok(Exit::Success);
     }
 

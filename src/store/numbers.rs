@@ -53,6 +53,21 @@ pub fn list(conn: &Connection, proxy: &str) -> Result<Vec<Assignment>> {
         .context("cannot read channel numbers")
 }
 
+/// An `--if-changed` build that wrote nothing: the outputs in place still show the identities
+/// of the last committed build, so they count as seen now (else a provider that does not
+/// change for `forget_after` would lose every number). Returns how many were touched.
+pub fn touch(conn: &Connection, proxy: &str, now: i64) -> Result<u64> {
+    let n = conn
+        .execute(
+            "UPDATE channel_numbers SET last_seen = ?2
+             WHERE proxy = ?1 AND last_seen < ?2 AND last_seen =
+                 (SELECT max(last_seen) FROM channel_numbers WHERE proxy = ?1)",
+            params![proxy, now],
+        )
+        .context("cannot update channel numbers")?;
+    Ok(n as u64)
+}
+
 /// Forget one identity of `proxy`; false when it held no number.
 pub fn forget(conn: &Connection, proxy: &str, identity: &str) -> Result<bool> {
     let n = conn

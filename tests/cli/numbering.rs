@@ -425,3 +425,31 @@ fn numbering_spills_under_a_tiny_budget_with_identical_outputs() {
         assert_eq!(roomy, env.read(&format!("{tight_dir}/p.m3u")), "{mode}");
     }
 }
+
+/// `--if-changed` runs that write nothing keep the numbers fresh: a provider that does not
+/// change for longer than `forget_after` keeps its numbers.
+#[test]
+fn unchanged_builds_keep_sticky_numbers_fresh() {
+    let env = Env::new();
+    env.write("lineup.toml", config(1, 100));
+    env.write(
+        "prov.m3u",
+        playlist(&[("a", "Alpha", "News"), ("b", "Bravo", "News")]),
+    );
+    build_at(&env, 0, &[]).ok();
+    for day in [20, 40] {
+        let run = build_at(&env, day, &["--if-changed"]);
+        assert_eq!(run.ok().stdout, "unchanged\n");
+    }
+    env.write(
+        "prov.m3u",
+        playlist(&[
+            ("n", "New", "News"),
+            ("b", "Bravo", "News"),
+            ("a", "Alpha", "News"),
+        ]),
+    );
+    build_at(&env, 45, &["--if-changed"]).ok();
+    let (map, _) = numbers(&env.read("out/home.m3u"));
+    assert_eq!((map["a"], map["b"], map["n"]), (1, 2, 3));
+}
