@@ -26,9 +26,10 @@
 //!   by a channel of another group, the build warns, naming the group, the wanted start and
 //!   the start it got.
 //!
-//! Memory: the sets of used and reserved numbers (numbers only, nothing per channel), kept as
-//! bitsets and accounted against the memory budget, so a million channels cost about 256 KiB.
-//! Sticky identities are looked up in SQLite a chunk at a time, never held all at once.
+//! Memory: the sets of given, owned and held numbers (numbers only, nothing per channel), kept
+//! as bitsets and accounted against the memory budget: about 128 KiB each per million
+//! numbers. Sticky identities are looked up in SQLite one channel at a time (in transactions
+//! of 10,000), never held all at once; the first pass's channels wait in a spilling sorter.
 
 pub mod sticky;
 
