@@ -82,6 +82,9 @@ pub struct ProxyReport {
     /// Numbering's warnings: groups whose start collided with numbers in use.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub numbering_warnings: Vec<String>,
+    /// Sticky numbering's counts, when the proxy uses it and its outputs were committed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sticky_numbers: Option<number::sticky::StickyStats>,
 }
 
 struct StageClock {
@@ -325,12 +328,20 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
         report.outputs.push(written);
         // Sticky numbers are kept only once the playlist that shows them is in place.
         if let Some(sticky) = sticky {
-            sticky.commit().with_context(|| {
+            let stats = sticky.commit().with_context(|| {
                 format!(
                     "proxy {}: outputs written, but the sticky channel numbers could not be saved",
                     report.name
                 )
             })?;
+            crate::info!(
+                "proxy {}: sticky numbers: {} kept, {} new, {} forgotten",
+                report.name,
+                stats.kept,
+                stats.new,
+                stats.forgotten
+            );
+            report.sticky_numbers = Some(stats);
         }
     }
     report.outputs.extend(guide_written);

@@ -160,14 +160,18 @@ impl Numberer {
         let (identity, stored) = sticky.identify(ch)?;
         let number = match stored {
             Some(n) if self.given.insert(n) => {
+                sticky.stats.kept += 1;
                 ch.set(&Field::TvgChno, n.to_string());
                 self.note_group_number(ch, n);
                 n
             }
-            _ => match self.take_own(ch) {
-                Some(own) => own,
-                None => self.next_free(ch),
-            },
+            _ => {
+                sticky.stats.new += 1;
+                match self.take_own(ch) {
+                    Some(own) => own,
+                    None => self.next_free(ch),
+                }
+            }
         };
         self.sticky
             .as_mut()

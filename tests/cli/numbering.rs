@@ -91,8 +91,17 @@ fn run_script(jobs: usize, chunk: usize) -> Vec<String> {
     let mut outputs = Vec::new();
     for (i, (day, channels)) in script().into_iter().enumerate() {
         env.write("prov.m3u", playlist(&channels));
-        build_at(&env, day, &[]).ok();
+        build_at(&env, day, &["--report", "report.json"]).ok();
         let text = env.read("out/home.m3u");
+        let report: serde_json::Value = serde_json::from_str(&env.read("report.json")).unwrap();
+        crate::harness::validate_report(&report);
+        if i == 4 {
+            // C, B, A, N1, F, E kept; N2 new; D forgotten.
+            assert_eq!(
+                report["proxies"][0]["sticky_numbers"],
+                serde_json::json!({"kept": 6, "new": 1, "forgotten": 1})
+            );
+        }
         if i == 2 {
             // A dry run in between, with a changed playlist, changes nothing.
             let before = env.lineup(&["numbers", "home", "--json"]);

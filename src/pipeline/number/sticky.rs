@@ -73,6 +73,17 @@ fn normalise(value: &str) -> String {
         .to_lowercase()
 }
 
+/// What sticky numbering did in one build (the report's `proxies[].sticky_numbers`).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct StickyStats {
+    /// Channels that got the number their identity held.
+    pub kept: u64,
+    /// Channels whose identity held no number (new, expired or forgotten).
+    pub new: u64,
+    /// Identities forgotten because they were not seen within `forget_after`.
+    pub forgotten: u64,
+}
+
 /// One proxy's stored assignments and this build's.
 pub struct Assignments {
     conn: Connection,
@@ -84,6 +95,7 @@ pub struct Assignments {
     /// Rows recorded since the last [`Assignments::flush`].
     pending: u64,
     pub recorded: u64,
+    pub stats: StickyStats,
 }
 
 impl Assignments {
@@ -125,6 +137,7 @@ impl Assignments {
                 cutoff,
                 pending: 0,
                 recorded: 0,
+                stats: StickyStats::default(),
             },
             held,
         ))
@@ -181,13 +194,14 @@ impl Assignments {
 
     /// Write this build's assignments (the outputs are committed): every identity seen now
     /// gets `last_seen` = now (and `first_seen` when new or expired); identities not seen
-    /// within `forget_after` are forgotten. Returns how many were forgotten.
-    pub fn commit(self) -> Result<u64> {
+    /// within `forget_after` are forgotten.
+    pub fn commit(self) -> Result<StickyStats> {
         let Assignments {
             mut conn,
             proxy,
             now,
             cutoff,
+            mut stats,
             ..
         } = self;
         conn.execute_batch("COMMIT")?;
@@ -213,7 +227,8 @@ impl Assignments {
             )
             .context("cannot write channel numbers")?;
         tx.commit().context("cannot write channel numbers")?;
-        Ok(forgotten as u64)
+        stats.forgotten = forgotten as u64;
+        Ok(stats)
     }
 }
 
@@ -294,7 +309,7 @@ mod tests {
             assert_eq!(stored, None);
             a.record(&id, i as u64 + 1).unwrap();
         }
-        assert_eq!(a.commit().unwrap(), 0);
+        assert_eq!(a.commit().unwrap().forgotten, 0);
         let (mut a, held) = Assignments::open(&db, "p", &n, 2000).unwrap();
         assert_eq!(held, [1, 2]);
         assert_eq!(a.identify(&c).unwrap(), ("tvg_id=x".into(), Some(1)));
