@@ -47,6 +47,9 @@ pub enum Command {
     /// List probed streams with their status, reason and last check (takes no lock, never
     /// creates the database).
     Streams(StreamsArgs),
+    /// List a proxy's sticky channel numbers (identity, number, first and last seen), or
+    /// forget some (`--forget`, `--reset`) so that the next build numbers them anew.
+    Numbers(NumbersArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the man page lineup(1) (for packaging; CI checks man/lineup.1 against it).
@@ -174,6 +177,28 @@ pub struct StreamsArgs {
     #[arg(long)]
     pub json: bool,
     /// Read this database instead of settings.database.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct NumbersArgs {
+    /// [CONFIG] PROXY: the configuration file (optional, as for the other commands) and the
+    /// proxy whose numbers to show.
+    #[arg(value_name = "[CONFIG] PROXY", num_args = 1..=2, required = true)]
+    pub args: Vec<String>,
+    /// Print a JSON array (identity, number, first_seen, last_seen) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Forget the number this identity holds (as `lineup numbers` prints it); takes the
+    /// build lock.
+    #[arg(long, value_name = "IDENTITY")]
+    pub forget: Option<String>,
+    /// Forget every number of the proxy: the next build renumbers it from scratch; takes the
+    /// build lock.
+    #[arg(long)]
+    pub reset: bool,
+    /// Use this database instead of settings.database.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
 }

@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         Command::Sources(args) => cmd::sources::run(args),
         Command::Probe(args) => cmd::probe::run(args, cancel),
         Command::Streams(args) => cmd::streams::run(args),
+        Command::Numbers(args) => cmd::numbers::run(args),
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man => cmd::man::run(),
     };

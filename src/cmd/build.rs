@@ -277,6 +277,14 @@ fn build(
                 "proxy {}: unchanged since its last write; left alone",
                 proxy.name.get_ref().0
             );
+            // Its playlist in place still shows its channels: sticky numbers stay fresh.
+            if proxy
+                .numbering
+                .as_ref()
+                .is_some_and(|n| n.mode == crate::config::NumberingMode::Sticky)
+            {
+                crate::store::numbers::touch(&store.conn, &proxy.name.get_ref().0, now)?;
+            }
             findings.proxies.push(ProxyReport {
                 name: proxy.name.get_ref().0.clone(),
                 status: ProxyStatus::Unchanged,

@@ -1,12 +1,13 @@
 //! `lineup check`: validate the configuration and every expression without touching the
 //! network or the database, and print the plan: each proxy with its active sources in
-//! priority order.
+//! priority order, its rules, sort and numbering, and where its outputs go.
 
 use std::io::Write;
 
 use crate::cli::ConfigArg;
-use crate::config::is_url;
+use crate::config::{Numbering, NumberingMode, Sort, is_url};
 use crate::exit::{Exit, Failure};
+use crate::pipeline::number::sticky;
 
 pub fn run(args: &ConfigArg) -> Result<Exit, Failure> {
     let config = super::load_config(args.config.as_deref())?;
@@ -73,6 +74,12 @@ pub fn run(args: &ConfigArg) -> Result<Exit, Failure> {
             };
             out.push_str(&format!("  guide {}. {}{state}\n", i + 1, name.get_ref()));
         }
+        if let Some(line) = sort_plan(&proxy.sort) {
+            out.push_str(&format!("  sort: {line}\n"));
+        }
+        if let Some(n) = &proxy.numbering {
+            out.push_str(&format!("  numbering: {}\n", numbering_plan(n)));
+        }
         out.push_str(&format!("  m3u -> {}\n", dest.display()));
         if let Some(x) = &proxy.xmltv {
             let dest = config
@@ -124,5 +131,76 @@ fn warn_unreadable_files(config: &crate::config::Config) {
         if let Some(problem) = problem {
             crate::warn!("{kind} `{}`: {} {problem}", name.get_ref(), path.display());
         }
+    }
+}
+
+/// How the playlist is ordered, when not in source order.
+fn sort_plan(sort: &Sort) -> Option<String> {
+    match sort {
+        Sort::Source => None,
+        Sort::Number => Some("by final channel number".into()),
+        Sort::Fields(fields) => Some(format!(
+            "by {}",
+            fields
+                .iter()
+                .map(|f| f.get_ref().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// One line that says exactly how channels are numbered.
+fn numbering_plan(n: &Numbering) -> String {
+    let mut line = match n.mode {
+        NumberingMode::Sequential => format!(
+            "sequential from {}, in output order (own tvg-chno ignored)",
+            n.start
+        ),
+        NumberingMode::Preserve => format!(
+            "preserve: own tvg-chno kept (first in output order wins), the rest from {}, skipping every number a channel owns",
+            n.start
+        ),
+        NumberingMode::Sticky => {
+            let key = match &n.key {
+                Some(k) => k.entries(),
+                None => sticky::DEFAULT_KEY.iter().map(|s| s.to_string()).collect(),
+            };
+            format!(
+                "sticky: a channel keeps its number while seen within {}; a new identity gets {}; identity: {}",
+                days(n.forget_after()),
+                if n.prefer_own() {
+                    format!(
+                        "its own tvg-chno when free, else the lowest number from its start ({}) that no identity holds and no channel of the output owns",
+                        n.start
+                    )
+                } else {
+                    format!(
+                        "the lowest number from its start ({}) that no identity holds",
+                        n.start
+                    )
+                },
+                key.join(", else ")
+            )
+        }
+    };
+    if !n.groups.is_empty() {
+        let groups: Vec<String> = n
+            .groups
+            .iter()
+            .map(|(g, first)| format!("\"{g}\" from {first}"))
+            .collect();
+        line.push_str(&format!("; groups: {}", groups.join(", ")));
+    }
+    line
+}
+
+fn days(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        _ if s > 0 && s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        _ if s > 0 && s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        _ if s > 0 && s.is_multiple_of(60) => format!("{}m", s / 60),
+        _ => format!("{s}s"),
     }
 }

@@ -6,6 +6,7 @@ pub mod completions;
 mod if_changed;
 pub mod init;
 pub mod man;
+pub mod numbers;
 pub mod probe;
 pub mod sources;
 pub mod streams;

@@ -287,6 +287,8 @@ pub enum Dedupe {
 pub enum Sort {
     #[default]
     Source,
+    /// The final channel number (`tvg-chno` after numbering), ascending.
+    Number,
     Fields(Vec<Spanned<String>>),
 }
 
@@ -298,15 +300,15 @@ impl<'de> Deserialize<'de> for Sort {
         impl<'de> serde::de::Visitor<'de> for SortVisitor {
             type Value = Sort;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("\"source\" or a list of fields")
+                f.write_str("\"source\", \"number\" or a list of fields")
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Sort, E> {
-                if s == "source" {
-                    Ok(Sort::Source)
-                } else {
-                    Err(E::custom(format!(
-                        "invalid sort `{s}`: expected \"source\" or a list of fields"
-                    )))
+                match s {
+                    "source" => Ok(Sort::Source),
+                    "number" => Ok(Sort::Number),
+                    _ => Err(E::custom(format!(
+                        "invalid sort `{s}`: expected \"source\", \"number\" or a list of fields"
+                    ))),
                 }
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Sort, A::Error> {
@@ -332,6 +334,8 @@ pub enum NumberingMode {
     #[default]
     Sequential,
     Preserve,
+    /// Numbers kept per channel identity across builds (`pipeline/number.rs`).
+    Sticky,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -343,6 +347,57 @@ pub struct Numbering {
     pub mode: NumberingMode,
     #[serde(default)]
     pub groups: BTreeMap<String, u64>,
+    /// With `sticky`: what identifies a channel, a field or a list of fields tried in order;
+    /// an entry may join fields with `+` (`"channel_name+group_title"`).
+    pub key: Option<NumberingKey>,
+    /// With `sticky`: a new channel takes its own `tvg-chno` when it is free (default true).
+    pub prefer_own: Option<bool>,
+    /// With `sticky`: how long an identity keeps its number after it was last seen (default
+    /// 30 days).
+    pub forget_after: Option<super::values::DurationValue>,
+}
+
+impl Numbering {
+    pub fn prefer_own(&self) -> bool {
+        self.prefer_own.unwrap_or(true)
+    }
+
+    pub fn forget_after(&self) -> std::time::Duration {
+        self.forget_after
+            .map_or(std::time::Duration::from_secs(30 * 86_400), |d| d.0)
+    }
+
+    /// The keys that only `sticky` reads, when set with another mode.
+    pub fn sticky_only_keys(&self) -> Vec<&'static str> {
+        if self.mode == NumberingMode::Sticky {
+            return Vec::new();
+        }
+        [
+            ("key", self.key.is_some()),
+            ("prefer_own", self.prefer_own.is_some()),
+            ("forget_after", self.forget_after.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect()
+    }
+}
+
+/// `key = "tvg_id"` or `key = ["tvg_id", "channel_name+group_title"]`.
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum NumberingKey {
+    One(String),
+    List(Vec<String>),
+}
+
+impl NumberingKey {
+    pub fn entries(&self) -> Vec<String> {
+        match self {
+            NumberingKey::One(s) => vec![s.clone()],
+            NumberingKey::List(l) => l.clone(),
+        }
+    }
 }
 
 fn one() -> u64 {

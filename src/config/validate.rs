@@ -248,6 +248,18 @@ pub(super) fn validate(config: &Config) -> Vec<ConfigError> {
             )));
         }
         player_outputs(config, proxy, pname, &mut errors);
+        if let Some(n) = &proxy.numbering
+            && let Err(e) = crate::pipeline::number::sticky::parse_key(n)
+        {
+            errors.push(here(format!("proxy `{pname}`: {e}")));
+        }
+        if let Some(n) = &proxy.numbering {
+            for key in n.sticky_only_keys() {
+                errors.push(here(format!(
+                    "proxy `{pname}`: numbering.{key} applies only to mode = \"sticky\""
+                )));
+            }
+        }
     }
 
     output_paths(config, &mut errors);

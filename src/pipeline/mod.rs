@@ -1,14 +1,18 @@
 //! Building one proxy: chunks flow one way through the stages and into the writer.
 //!
 //! load (rolling buffer over the store, `load.rs`) -> probe marks (`crate::probe::Marks`: the
-//! stored probe result of each stream, for `stream_status`) -> rules (map then filter, in parallel on
-//! rayon, `crate::rules`) -> dedupe (`dedupe.rs`) -> sort (`sort.rs`) -> number (`number.rs`)
-//! -> write (M3U, and the HDHomeRun files with `hdhr`).
+//! stored probe result of each stream, for `stream_status`) -> rules (map then filter, in
+//! parallel on rayon, `crate::rules`) -> dedupe (`dedupe.rs`) -> sort by fields (`sort.rs`) ->
+//! number (`number.rs`) -> sort by number -> guide match -> write (M3U, and the HDHomeRun files
+//! with `hdhr`).
 //!
 //! What is held in memory: the rolling buffer (at most `buffer_size` items plus one chunk),
 //! the chunk in flight, dedupe's key hashes (16 bytes per distinct key) and numbering's used
-//! numbers. With `sort` by fields, the sort stage holds every channel that reaches it: it is
-//! the one stage that needs them all.
+//! and reserved numbers. Three stages may need every channel, each through a sorter that
+//! spills past the budget (`memory::sorter`): the sort by fields, numbering's first pass
+//! (`preserve` and `sticky` see every owned number before handing out any: an unkeyed sorter
+//! keeps the channels in order) and the sort by number (`sort = "number"`, after numbering).
+//! Sticky numbers are looked up in SQLite per channel, never loaded whole.
 
 pub mod dedupe;
 pub mod guide;
@@ -90,6 +94,12 @@ pub struct ProxyReport {
     pub logos: Option<crate::logos::LogoStats>,
     /// Stream probing, when the build probed this proxy (`probe = true`).
     pub probe: Option<crate::probe::ProbeReport>,
+    /// Numbering's warnings: groups whose start collided with numbers in use.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub numbering_warnings: Vec<String>,
+    /// Sticky numbering's counts, when the proxy uses it and its outputs were committed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sticky_numbers: Option<number::sticky::StickyStats>,
 }
 
 /// What happened to a proxy in this build (the report's `proxies[].status`).
@@ -159,9 +169,18 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
         marks_reservation.grow_unchecked(dedupe::set_bytes(&alive) as u64);
         deduper.prefer_alive(alive);
     }
-    let mut numberer = proxy.numbering.as_ref().map(number::Numberer::new);
+    let numberer = match &proxy.numbering {
+        Some(n) => Some(number::Numberer::for_build(
+            n,
+            &name,
+            &ctx.db,
+            ctx.now,
+            &ctx.budget,
+        )?),
+        None => None,
+    };
     let sort_key = match &proxy.sort {
-        Sort::Source => None,
+        Sort::Source | Sort::Number => None,
         Sort::Fields(fields) => Some(sort::SortKey::new(
             &fields
                 .iter()
@@ -169,11 +188,10 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
                 .collect::<Result<Vec<_>>>()?,
         )),
     };
+    let new_sorter =
+        |key: sort::SortKey| crate::memory::sorter::Sorter::new(key, &ctx.budget, &ctx.spill);
 
-    let mut guide_stage = guide::GuideStage::open(config, proxy, &ctx.db)?;
-    let mut clocks = Clocks::default();
-    // Dedupe's first pass counts as dedupe time.
-    clocks.dedupe.spent += first_pass;
+    let guide_stage = guide::GuideStage::open(config, proxy, &ctx.db)?;
     let dest = ctx.output_dir.join(proxy.m3u.get_ref().as_str());
     let mut writer = if ctx.dry_run {
         None
@@ -196,7 +214,7 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
         w.mark_credentials();
     }
 
-    let mut hdhr = match (&proxy.hdhr, &writer) {
+    let hdhr = match (&proxy.hdhr, &writer) {
         (Some(h), Some(_)) => Some(crate::output::hdhr::HdhrWriter::create(
             &ctx.output_dir.join(h.dir.as_str()),
             &proxy.name.get_ref().0,
@@ -208,19 +226,35 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
 
     // With logo prefetch the channels wait in a spool, not the playlist: which logos the
     // playlist uses, and so their new addresses, are only known after the last channel.
-    let mut logo_pass = match &writer {
+    let logo_pass = match &writer {
         Some(_) => crate::logos::LogoPass::new(proxy.logos.as_ref(), ctx),
         None => None,
     };
+    let mut tail = Tail {
+        clocks: Clocks::default(),
+        // Numbering that reserves owned numbers sees every channel once before numbering
+        // any: they wait in order (an unkeyed sorter keeps order and spills under pressure).
+        first_pass: numberer
+            .as_ref()
+            .filter(|n| n.two_pass())
+            .map(|_| new_sorter(sort::SortKey::new(&[]))),
+        numberer,
+        by_number: matches!(proxy.sort, Sort::Number)
+            .then(|| new_sorter(sort::SortKey::new(&[Field::TvgChno]))),
+        guide: guide_stage,
+        writer,
+        logos: logo_pass,
+        hdhr,
+    };
+    // Dedupe's first pass counts as dedupe time.
+    tail.clocks.dedupe.spent += first_pass;
 
     let mut report = ProxyReport {
         name,
         ..Default::default()
     };
     let mut rule_stats = rules.empty_stats();
-    let mut sorter = sort_key
-        .clone()
-        .map(|key| crate::memory::sorter::Sorter::new(key, &ctx.budget, &ctx.spill));
+    let mut sorter = sort_key.clone().map(new_sorter);
     let bar = crate::progress::ProxyBar::start(
         &report.name,
         sources
@@ -238,13 +272,14 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
     // Dedupe's key hashes are accounted as they grow (they cannot shrink during a build).
     let mut dedupe_reservation = ctx.budget.empty();
     loop {
-        let Some(chunk) = clocks.load.time(|| loader.next()) else {
+        let Some(chunk) = tail.clocks.load.time(|| loader.next()) else {
             break;
         };
         let chunk = chunk.context("cannot load channels from the database")?;
         if crate::cancel::requested(&ctx.cancel) {
             bail!("interrupted");
         }
+        let clocks = &mut tail.clocks;
         clocks.load.items += chunk.len() as u64;
         bar.inc(chunk.len() as u64);
         let mut chunk = chunk;
@@ -268,42 +303,57 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
                 .time(|| chunk.into_iter().try_for_each(|ch| sorter.push(ch)))?;
             continue;
         }
-        emit(
-            &mut clocks,
-            chunk,
-            numberer.as_mut(),
-            guide_stage.as_mut(),
-            writer.as_mut(),
-            logo_pass.as_mut(),
-            hdhr.as_mut(),
-        )?;
+        tail.ordered(chunk)?;
     }
     drop(loader);
-    if let Some(sorter) = sorter.take() {
-        let mut sorted = clocks.sort.time(|| sorter.finish())?;
-        // Emit the sorted channels a chunk at a time, as the loader would.
-        let chunk_size = config.file.settings.buffer.chunk_size.max(1);
+    // Emit a finished sorter's channels a chunk at a time, as the loader would.
+    let chunk_size = config.file.settings.buffer.chunk_size.max(1);
+    let drain = |sorted: crate::memory::sorter::Sorted,
+                 clock: fn(&mut Tail) -> &mut StageClock,
+                 tail: &mut Tail,
+                 then: fn(&mut Tail, Vec<Channel>) -> Result<()>|
+     -> Result<()> {
+        let mut sorted = sorted;
         loop {
-            let chunk = clocks
-                .sort
+            let chunk = clock(tail)
                 .time(|| sorted.by_ref().take(chunk_size).collect::<Result<Vec<_>>>())?;
             if chunk.is_empty() {
-                break;
+                return Ok(());
             }
             if crate::cancel::requested(&ctx.cancel) {
                 bail!("interrupted");
             }
-            emit(
-                &mut clocks,
-                chunk,
-                numberer.as_mut(),
-                guide_stage.as_mut(),
-                writer.as_mut(),
-                logo_pass.as_mut(),
-                hdhr.as_mut(),
-            )?;
+            then(tail, chunk)?;
         }
+    };
+    if let Some(sorter) = sorter.take() {
+        let sorted = tail.clocks.sort.time(|| sorter.finish())?;
+        drain(sorted, |t| &mut t.clocks.sort, &mut tail, Tail::ordered)?;
     }
+    if let Some(spool) = tail.first_pass.take() {
+        let spooled = tail.clocks.number.time(|| spool.finish())?;
+        drain(spooled, |t| &mut t.clocks.number, &mut tail, Tail::numbered)?;
+    }
+    if let Some(by_number) = tail.by_number.take() {
+        let sorted = tail.clocks.sort.time(|| by_number.finish())?;
+        drain(sorted, |t| &mut t.clocks.sort, &mut tail, Tail::emit)?;
+    }
+    let (warnings, sticky) = match tail.numberer.take() {
+        Some(n) => n.finish(),
+        None => (Vec::new(), None),
+    };
+    for w in &warnings {
+        crate::warn!("proxy {}: {w}", report.name);
+    }
+    report.numbering_warnings = warnings;
+    let Tail {
+        mut clocks,
+        guide: mut guide_stage,
+        mut writer,
+        logos: mut logo_pass,
+        hdhr,
+        ..
+    } = tail;
     // Fetch the logos of the playlist and of the guide's channels, then write the playlist
     // from the spool with the new logo addresses; the guide gets them when it is written.
     if let (Some(pass), Some(w)) = (logo_pass.take(), writer.as_mut()) {
@@ -363,6 +413,23 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
     if let Some(w) = writer {
         let written = clocks.write.time(|| w.commit())?;
         report.outputs.push(written);
+        // Sticky numbers are kept only once the playlist that shows them is in place.
+        if let Some(sticky) = sticky {
+            let stats = sticky.commit().with_context(|| {
+                format!(
+                    "proxy {}: outputs written, but the sticky channel numbers could not be saved",
+                    report.name
+                )
+            })?;
+            crate::info!(
+                "proxy {}: sticky numbers: {} kept, {} new, {} forgotten",
+                report.name,
+                stats.kept,
+                stats.new,
+                stats.forgotten
+            );
+            report.sticky_numbers = Some(stats);
+        }
     }
     report.outputs.extend(guide_written);
     report.outputs.extend(hdhr_written);
@@ -379,8 +446,8 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
     report.deduped = deduper.removed();
     report.channels_out = clocks.write.items;
     report.stages = clocks.stats(
-        sort_key.is_some(),
-        numberer.is_some(),
+        sort_key.is_some() || matches!(proxy.sort, Sort::Number),
+        proxy.numbering.is_some(),
         report.guide.is_some(),
         report.logos.is_some(),
     );
@@ -417,46 +484,81 @@ fn alive_keys(
     Ok(alive)
 }
 
-/// Number and write channels in output order (to the logo spool when prefetching logos).
-fn emit(
-    clocks: &mut Clocks,
-    mut chunk: Vec<Channel>,
-    numberer: Option<&mut number::Numberer>,
-    guide: Option<&mut guide::GuideStage>,
-    writer: Option<&mut M3uWriter>,
-    logos: Option<&mut crate::logos::LogoPass>,
-    hdhr: Option<&mut crate::output::hdhr::HdhrWriter>,
-) -> Result<()> {
-    if let Some(n) = numberer {
-        clocks.number.items += chunk.len() as u64;
-        clocks.number.time(|| {
-            chunk.iter_mut().for_each(|ch| {
-                n.assign(ch);
-            })
-        });
+/// The stages after dedupe (and a sort by fields): numbering (one or two passes), the sort
+/// by number, guide matching and the writer (or the logo spool).
+struct Tail {
+    clocks: Clocks,
+    numberer: Option<number::Numberer>,
+    first_pass: Option<crate::memory::sorter::Sorter>,
+    by_number: Option<crate::memory::sorter::Sorter>,
+    guide: Option<guide::GuideStage>,
+    writer: Option<M3uWriter>,
+    logos: Option<crate::logos::LogoPass>,
+    hdhr: Option<crate::output::hdhr::HdhrWriter>,
+}
+
+impl Tail {
+    /// Channels in output order, not yet numbered.
+    fn ordered(&mut self, chunk: Vec<Channel>) -> Result<()> {
+        if let (Some(spool), Some(n)) = (self.first_pass.as_mut(), self.numberer.as_mut()) {
+            self.clocks.number.time(|| {
+                chunk.into_iter().try_for_each(|ch| {
+                    n.observe(&ch);
+                    spool.push(ch)
+                })
+            })?;
+            n.account();
+            return Ok(());
+        }
+        self.numbered(chunk)
     }
-    if let Some(g) = guide {
-        clocks.guide_match.items += chunk.len() as u64;
-        clocks
-            .guide_match
-            .time(|| chunk.iter_mut().for_each(|ch| g.visit(ch)));
+
+    /// Number channels in output order, then sort them by number or emit them.
+    fn numbered(&mut self, mut chunk: Vec<Channel>) -> Result<()> {
+        if let Some(n) = self.numberer.as_mut() {
+            self.clocks.number.items += chunk.len() as u64;
+            self.clocks
+                .number
+                .time(|| chunk.iter_mut().try_for_each(|ch| n.assign(ch).map(drop)))?;
+            n.account();
+        }
+        if let Some(sorter) = self.by_number.as_mut() {
+            self.clocks.sort.items += chunk.len() as u64;
+            return self
+                .clocks
+                .sort
+                .time(|| chunk.into_iter().try_for_each(|ch| sorter.push(ch)));
+        }
+        self.emit(chunk)
     }
-    clocks.write.items += chunk.len() as u64;
-    if let Some(h) = hdhr {
-        clocks
-            .write
-            .time(|| chunk.iter().try_for_each(|ch| h.write(ch)))?;
+
+    /// Match guides and write channels in their final order (to the logo spool when
+    /// prefetching logos).
+    fn emit(&mut self, mut chunk: Vec<Channel>) -> Result<()> {
+        let clocks = &mut self.clocks;
+        if let Some(g) = self.guide.as_mut() {
+            clocks.guide_match.items += chunk.len() as u64;
+            clocks
+                .guide_match
+                .time(|| chunk.iter_mut().for_each(|ch| g.visit(ch)));
+        }
+        clocks.write.items += chunk.len() as u64;
+        if let Some(h) = self.hdhr.as_mut() {
+            clocks
+                .write
+                .time(|| chunk.iter().try_for_each(|ch| h.write(ch)))?;
+        }
+        if let Some(pass) = self.logos.as_mut() {
+            clocks
+                .write
+                .time(|| chunk.into_iter().try_for_each(|ch| pass.write(ch)))?;
+        } else if let Some(w) = self.writer.as_mut() {
+            clocks
+                .write
+                .time(|| chunk.iter().try_for_each(|ch| w.write(ch)))?;
+        }
+        Ok(())
     }
-    if let Some(pass) = logos {
-        clocks
-            .write
-            .time(|| chunk.into_iter().try_for_each(|ch| pass.write(ch)))?;
-    } else if let Some(w) = writer {
-        clocks
-            .write
-            .time(|| chunk.iter().try_for_each(|ch| w.write(ch)))?;
-    }
-    Ok(())
 }
 
 /// Time and items of every stage.

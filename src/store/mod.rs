@@ -8,6 +8,7 @@ pub mod channels;
 pub mod file;
 pub mod guide;
 pub mod health;
+pub mod numbers;
 pub(crate) mod schema;
 
 use std::path::{Path, PathBuf};

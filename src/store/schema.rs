@@ -41,6 +41,8 @@ const MIGRATIONS: &[&str] = &[
     super::builds::SCHEMA,
     // 6: stream probe results (probe/store.rs).
     crate::probe::store::SCHEMA,
+    // 7: sticky channel numbers (store/numbers.rs).
+    super::numbers::SCHEMA,
 ];
 
 /// Whether every migration has run (a read-only reader can use the database as it is).
@@ -87,4 +89,17 @@ pub(crate) fn migrate_until(
         tx.commit()?;
     }
     Ok(())
+}
+
+/// Bring `conn` to the schema just before the migration `sql` (a test's "old" database),
+/// without knowing that migration's index.
+#[cfg(test)]
+pub fn migrate_before(conn: &mut Connection, sql: &str) -> rusqlite::Result<()> {
+    assert!(
+        MIGRATIONS
+            .iter()
+            .any(|m| std::ptr::eq(*m, sql) || *m == sql),
+        "migration is listed"
+    );
+    migrate_until(conn, |m| std::ptr::eq(m, sql) || m == sql)
 }

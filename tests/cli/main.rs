@@ -14,6 +14,7 @@ mod logos;
 mod m3u;
 mod memory;
 mod network;
+mod numbering;
 mod operability;
 mod players;
 mod probe;

@@ -267,6 +267,7 @@ fn check(case: &Case, text: &str, report: &serde_json::Value) -> Result<(), Test
             // channel to its model channel (names, ids, groups and URLs identify them up
             // to channels that differ only by number, which get matched in order).
             let mut pool: Vec<Ch> = kept.clone();
+            let owned: HashSet<u32> = kept.iter().filter_map(|c| c.chno).collect();
             let mut used = HashSet::new();
             for (ch, written) in &out {
                 let at = pool
@@ -283,6 +284,9 @@ fn check(case: &Case, text: &str, report: &serde_json::Value) -> Result<(), Test
                     prop_assert_eq!(n, own);
                 } else {
                     prop_assert!(n >= start, "{} below start {}", n, start);
+                    // Owned numbers are reserved: a channel without (the use of) its own
+                    // number never takes one that a channel of the output owns.
+                    prop_assert!(!owned.contains(&n), "{} is owned by another channel", n);
                 }
             }
         }
