@@ -22,9 +22,12 @@ fn playlist(channels: &[Ch]) -> String {
     text
 }
 
+/// The provider's playlist changes shape on purpose in these scripts (the dry-run step cuts it
+/// to two channels), so the shrink guard is off.
 fn config(jobs: usize, chunk: usize) -> String {
     format!(
-        "[settings]\njobs = {jobs}\n[settings.buffer]\nchunk_size = {chunk}\n\n\
+        "[settings]\njobs = {jobs}\n[settings.buffer]\nchunk_size = {chunk}\n\
+         [settings.fetch]\nmax_shrink = \"100%\"\n\n\
          [[source]]\nname = \"prov\"\nm3u = \"prov.m3u\"\n\n\
          [[proxy]]\nname = \"home\"\nsources = [\"prov\"]\nm3u = \"home.m3u\"\n\
          sort = \"number\"\n\
