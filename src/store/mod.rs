@@ -6,7 +6,8 @@
 pub mod channels;
 pub mod guide;
 pub mod health;
-mod schema;
+pub mod listing;
+pub(crate) mod schema;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
