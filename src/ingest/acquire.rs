@@ -1,5 +1,6 @@
 //! The acquire phase: hash a local file, or download a URL or an Xtream account into a spool
-//! file, with retries. Runs on worker threads and touches no database.
+//! file, with retries; parse a changed guide into a spool. Runs on worker threads and touches
+//! no database.
 
 use std::path::Path;
 use std::time::Instant;
@@ -10,6 +11,8 @@ use super::{Acquired, Attempt, Job, Location, Refresh};
 use crate::config::Config;
 use crate::fetch::xtream;
 use crate::fetch::{Control, FetchOutcome, Validators};
+use crate::parse::xmltv::XmltvReader;
+use crate::store::guide::ParsedGuide;
 use crate::store::now_ms;
 
 /// Acquire one job (runs on a worker thread; touches no database).
@@ -83,12 +86,43 @@ pub(super) fn acquire(
         },
     };
     Attempt {
+        guide: None,
         result,
         attempts,
         http_status,
         started_at,
         elapsed_ms: started.elapsed().as_millis() as u64,
     }
+}
+
+/// Parse a guide whose content is not the stored copy's (`stored_key`) into a spool, on the
+/// worker: the writer then only copies it into the store. `None` when there is nothing to
+/// parse (a failed or unchanged fetch, an Xtream download).
+pub(super) fn parse_guide(
+    config: &Config,
+    job: &Job<'_>,
+    attempt: &Attempt,
+    stored_key: Option<&str>,
+) -> Option<anyhow::Result<ParsedGuide>> {
+    use anyhow::Context;
+    let (path, label, key) = match attempt.result.as_ref().ok()? {
+        Acquired::File { path, key, .. } => (path.as_path(), path.display().to_string(), key),
+        Acquired::Http { download, key } => {
+            (download.spool.path(), format!("source {}", job.name()), key)
+        }
+        Acquired::NotModified | Acquired::Xtream { .. } => return None,
+    };
+    if stored_key == Some(key.as_str()) {
+        return None;
+    }
+    let max_size = job.settings(config).max_size;
+    let _spinner = crate::progress::SourceSpinner::start(job.name());
+    Some((|| {
+        let input = crate::parse::decode::open(path, max_size)
+            .with_context(|| format!("cannot read {label}"))?;
+        let mut reader = XmltvReader::new(input, &label)?;
+        Ok(crate::store::guide::parse(&mut reader)?)
+    })())
 }
 
 /// The key the store keeps for a source's content: SHA-256 of lineup's version and the raw

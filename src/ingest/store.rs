@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::fetch::Validators;
 use crate::parse::xmltv::XmltvReader;
 use crate::parse::{decode, m3u::M3uReader};
+use crate::store::guide::ParsedGuide;
 use crate::store::health::{self, FetchKind, FetchRecord, Outcome};
 use crate::store::{Store, now_ms};
 use crate::{info, warn};
@@ -33,9 +34,8 @@ pub(super) fn store_acquired(
     let max_size = job.settings(config).max_size;
     let stored = match attempt.result {
         Err(e) => Err(e),
-        Ok(acquired) => {
-            store_one(store, job, acquired, max_size, cancel).map_err(|e| format!("{e:#}"))
-        }
+        Ok(acquired) => store_one(store, job, acquired, attempt.guide, max_size, cancel)
+            .map_err(|e| format!("{e:#}")),
     };
     if crate::cancel::requested(cancel) {
         return Err(anyhow!("interrupted"));
@@ -131,6 +131,7 @@ fn store_one(
     store: &mut Store,
     job: &Job<'_>,
     acquired: Acquired,
+    parsed: Option<Result<ParsedGuide>>,
     max_size: u64,
     cancel: &AtomicBool,
 ) -> Result<Stored> {
@@ -152,7 +153,9 @@ fn store_one(
             Some(items) => (SourceStatus::NotModified, bytes, items, None),
             None => {
                 let label = path.display().to_string();
-                let items = store_file(store, job, &path, &label, bytes, &key, max_size, cancel)?;
+                let items = store_file(
+                    store, job, &path, &label, bytes, &key, parsed, max_size, cancel,
+                )?;
                 (SourceStatus::Fetched, bytes, items, None)
             }
         },
@@ -170,6 +173,7 @@ fn store_one(
                         &label,
                         download.bytes,
                         &key,
+                        parsed,
                         max_size,
                         cancel,
                     )?;
@@ -224,28 +228,38 @@ fn store_file(
     label: &str,
     bytes: u64,
     key: &str,
+    parsed: Option<Result<ParsedGuide>>,
     max_size: u64,
     cancel: &AtomicBool,
 ) -> Result<u64> {
     match job {
         Job::Stream(_) => store_m3u(store, job.name(), path, label, bytes, key, max_size, cancel),
-        Job::Guide(_) => store_xmltv(store, job.name(), path, label, key, max_size),
+        Job::Guide(_) => store_xmltv(store, job.name(), path, label, key, parsed, max_size),
     }
 }
 
-/// Parse an XMLTV guide into the store, in one transaction.
+/// Store an XMLTV guide, in one transaction: `parsed` when a worker parsed it already,
+/// otherwise parsed here.
 fn store_xmltv(
     store: &mut Store,
     name: &str,
     path: &Path,
     label: &str,
     key: &str,
+    parsed: Option<Result<ParsedGuide>>,
     max_size: u64,
 ) -> Result<u64> {
-    let input = decode::open(path, max_size).with_context(|| format!("cannot read {label}"))?;
-    let mut reader = XmltvReader::new(input, label)?;
+    let parsed = match parsed {
+        Some(parsed) => parsed?,
+        None => {
+            let input =
+                decode::open(path, max_size).with_context(|| format!("cannot read {label}"))?;
+            let mut reader = XmltvReader::new(input, label)?;
+            crate::store::guide::parse(&mut reader)?
+        }
+    };
     let tx = store.conn.transaction()?;
-    let stats = crate::store::guide::replace_source(&tx, name, &mut reader)?;
+    let stats = crate::store::guide::store(&tx, name, parsed)?;
     tx.commit()
         .with_context(|| format!("cannot store the guide `{name}`"))?;
     health::set_content_hash(&store.conn, name, FetchKind::Xmltv, key)?;

@@ -7,15 +7,15 @@
 //! what to keep); times as UTC epoch seconds plus the offset they were written with, so the
 //! writer can show the source's own wall-clock times.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::listing::{self, Listings, Truncated};
+pub use super::guide_ingest::{ParsedGuide, parse, store};
+use super::listing::{self, Truncated};
 use crate::guide::time::XmltvTime;
 use crate::parse::xmltv::tree::{self, CodecError, Node};
-use crate::parse::xmltv::{GuideChannel, Item, Warning, XmltvError, XmltvReader};
+use crate::parse::xmltv::{GuideChannel, Warning, XmltvError, XmltvReader};
 
 /// Tables and indexes of the first guide store (one row per programme), for the migration
 /// list. Released: never edited; [`LISTINGS_SCHEMA`] replaces its programme table.
@@ -79,6 +79,8 @@ pub enum GuideStoreError {
     Corrupt(#[from] CodecError),
     #[error("guide database: {0}")]
     Listing(#[from] Truncated),
+    #[error("guide spool: {0}")]
+    Spool(#[from] std::io::Error),
 }
 
 type Result<T> = std::result::Result<T, GuideStoreError>;
@@ -129,113 +131,16 @@ pub fn ingest_file(
     Ok(stats)
 }
 
-/// Replace everything stored for `source` with what `reader` yields, streaming, inside the
-/// caller's transaction (the caller commits; dropping it rolls back).
+/// Replace everything stored for `source` with what `reader` yields, inside the caller's
+/// transaction (the caller commits; dropping it rolls back). [`parse`] then [`store`] do the
+/// same in two steps, so the parse can run elsewhere and a caller can look at the count first.
 pub fn replace_source(
     tx: &Transaction<'_>,
     source: &str,
     reader: &mut XmltvReader,
 ) -> Result<IngestStats> {
-    tx.execute(
-        "INSERT INTO guide_sources (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
-        [source],
-    )?;
-    let source_id: i64 = tx.query_row(
-        "SELECT id FROM guide_sources WHERE name = ?1",
-        [source],
-        |r| r.get(0),
-    )?;
-    tx.execute(
-        "DELETE FROM guide_listings WHERE channel_id IN (SELECT id FROM guide_channels WHERE source_id = ?1)",
-        [source_id],
-    )?;
-    tx.execute(
-        "DELETE FROM guide_channels WHERE source_id = ?1",
-        [source_id],
-    )?;
-
-    let mut insert_channel = tx.prepare_cached(
-        "INSERT INTO guide_channels (source_id, xmltv_id, seq, body) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    let mut declare_channel =
-        tx.prepare_cached("UPDATE guide_channels SET body = ?2, seq = ?3 WHERE id = ?1")?;
-    let mut insert_part = tx.prepare_cached(
-        "INSERT INTO guide_listings (channel_id, part, data) VALUES (?1, ?2, ?3)",
-    )?;
-    let mut listings = Listings::default();
-    let mut part: i64 = 0;
-    let mut flush = |listings: &mut Listings| -> Result<()> {
-        part += 1;
-        listings.flush(|row, data| -> Result<()> {
-            insert_part.execute(params![row, part, data])?;
-            Ok(())
-        })
-    };
-    // Per channel id: row id, programme count, declared by a <channel> element. Small: one
-    // entry per channel, not per programme.
-    let mut rows: HashMap<String, (i64, u64, bool)> = HashMap::new();
-    let mut stats = IngestStats::default();
-    let mut body = Vec::with_capacity(1024);
-    let mut seq: i64 = 0;
-    while let Some(item) = reader.next_item()? {
-        seq += 1;
-        match item {
-            Item::Channel(c) => {
-                body.clear();
-                tree::encode(&c.attrs, &c.children, &mut body);
-                match rows.get_mut(&c.id) {
-                    Some((_, _, true)) => {
-                        reader.warn(format!("duplicate channel id `{}` ignored", c.id))
-                    }
-                    Some((row, _, declared)) => {
-                        declare_channel.execute(params![*row, body, seq])?;
-                        *declared = true;
-                        stats.channels += 1;
-                    }
-                    None => {
-                        insert_channel.execute(params![source_id, c.id, seq, body])?;
-                        rows.insert(c.id, (tx.last_insert_rowid(), 0, true));
-                        stats.channels += 1;
-                    }
-                }
-            }
-            Item::Programme(p) => {
-                let row = match rows.get_mut(&p.channel) {
-                    Some(entry) => entry,
-                    None => {
-                        insert_channel.execute(params![
-                            source_id,
-                            p.channel,
-                            seq,
-                            Option::<Vec<u8>>::None
-                        ])?;
-                        let row = tx.last_insert_rowid();
-                        rows.entry(p.channel.clone()).or_insert((row, 0, false))
-                    }
-                };
-                row.1 += 1;
-                body.clear();
-                tree::encode(&p.attrs, &p.children, &mut body);
-                if listings.push(row.0, p.start, p.stop, &body) {
-                    flush(&mut listings)?;
-                }
-                stats.programmes += 1;
-            }
-        }
-    }
-    flush(&mut listings)?;
-    let mut set_count =
-        tx.prepare_cached("UPDATE guide_channels SET programmes = ?2 WHERE id = ?1")?;
-    for (row, count, _) in rows.values() {
-        set_count.execute(params![row, *count as i64])?;
-    }
-    tx.execute(
-        "UPDATE guide_sources SET channels = ?2, programmes = ?3 WHERE id = ?1",
-        params![source_id, stats.channels as i64, stats.programmes as i64],
-    )?;
-    stats.suppressed_warnings = reader.suppressed_warnings();
-    stats.warnings = reader.take_warnings();
-    Ok(stats)
+    let parsed = parse(reader)?;
+    store(tx, source, parsed)
 }
 
 /// Remove a source's guide (e.g. a source removed from the configuration).

@@ -5,6 +5,7 @@
 
 pub mod channels;
 pub mod guide;
+mod guide_ingest;
 pub mod health;
 pub mod listing;
 pub(crate) mod schema;
