@@ -72,7 +72,7 @@ pub(super) fn acquire(
             }
             Err(e) => (Err(e.to_string()), e.attempts, e.http_status),
         },
-        Location::File(path) => match file_sha256(&path) {
+        Location::File(path) => match file_xxh3(&path) {
             Ok((sha, bytes)) => (
                 Ok(Acquired::File {
                     key: content_key(&sha),
@@ -126,8 +126,8 @@ pub(super) fn parse_guide(
 }
 
 /// The key the store keeps for a source's content: SHA-256 of lineup's version and the raw
-/// content's SHA-256. The version is part of it so that an upgraded reader parses every
-/// source again.
+/// content's hash (SHA-256 of a download, XXH3 of a local file). The version is part of it
+/// so that an upgraded reader parses every source again.
 fn content_key(raw_sha256: &str) -> String {
     let mut hasher = sha2::Sha256::new();
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -136,11 +136,13 @@ fn content_key(raw_sha256: &str) -> String {
     crate::output::hex(&hasher.finalize())
 }
 
-/// SHA-256 (hex) and size of a file's bytes, as stored (before decompression).
-fn file_sha256(path: &Path) -> std::io::Result<(String, u64)> {
+/// A change key (`xxh3:` and the hex XXH3-128 of its bytes, as stored: before decompression)
+/// and the size of a local file. A key only, never shown: a fast non-cryptographic hash keeps
+/// `--if-changed` with nothing changed cheap on large inputs.
+fn file_xxh3(path: &Path) -> std::io::Result<(String, u64)> {
     use std::io::Read;
     let mut file = std::fs::File::open(path)?;
-    let mut hasher = sha2::Sha256::new();
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut bytes = 0u64;
     loop {
@@ -153,5 +155,5 @@ fn file_sha256(path: &Path) -> std::io::Result<(String, u64)> {
         hasher.update(&buf[..n]);
         bytes += n as u64;
     }
-    Ok((crate::output::hex(&hasher.finalize()), bytes))
+    Ok((format!("xxh3:{:032x}", hasher.digest128()), bytes))
 }

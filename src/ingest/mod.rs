@@ -268,8 +268,10 @@ pub fn refresh(
                     }
                     let mut attempt = acquire::acquire(config, job, validators, how);
                     if matches!(job, Job::Guide(_)) {
+                        let parsing = Instant::now();
                         attempt.guide =
                             acquire::parse_guide(config, job, &attempt, stored_key.as_deref());
+                        attempt.elapsed_ms += parsing.elapsed().as_millis() as u64;
                     }
                     if tx.send((*i, attempt)).is_err() {
                         break;
