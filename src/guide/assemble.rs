@@ -153,7 +153,7 @@ pub fn write_guide_with_icons<W: Write>(
         };
         complete_channel(&mut channel, entry);
         // After completing, so that an icon taken from the playlist is rewritten too.
-        crate::logos::rewrite::rewrite_icons(&mut channel, icons);
+        super::icons::rewrite_icons(&mut channel, icons);
         if let Err(missing) = dtd::clean(&mut channel, options.keep_unknown, &mut stats.dropped) {
             // Only reachable through an unusable display-name: fall back to the playlist's.
             *stats
