@@ -10,7 +10,6 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use lineup::guide::store;
 use lineup::guide::{GuideEntry, GuideIndex, GuideOptions, GuideSource, write_proxy_guide};
-use rusqlite::Connection;
 
 const CHANNELS: usize = 10_000;
 const KEPT: usize = 1_000;
@@ -76,10 +75,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let db = dir.path().join("bench.db");
             let _ = std::fs::remove_file(&db);
-            let conn = Connection::open(&db).unwrap();
-            conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-            conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
-            conn.execute_batch(store::SCHEMA).unwrap();
+            let conn = lineup::store::Store::open(&db).unwrap().conn;
             store::ingest_file(&conn, "big", &guide, u64::MAX).unwrap();
             let sources = vec![GuideSource {
                 name: "big".into(),

@@ -104,6 +104,11 @@ pub struct Client {
 }
 
 impl Client {
+    /// Where this client's spool files go (the build's spill directory).
+    pub fn spool_dir(&self) -> &std::path::Path {
+        &self.spool_dir
+    }
+
     /// A client whose spool files go to `spool_dir` (the build's spill directory).
     pub fn new(spool_dir: impl Into<PathBuf>) -> Client {
         let config = ureq::Agent::config_builder()

@@ -14,7 +14,6 @@ use rusqlite::Connection;
 use super::dtd::{self, Dropped};
 use super::matching::{GuideIndex, GuideSource};
 use super::store;
-use super::time::XmltvTime;
 use crate::config::ProxyDef;
 use crate::logos::LogoMap;
 use crate::output::Written;
@@ -160,7 +159,7 @@ pub fn write_guide_with_icons<W: Write>(
         };
         complete_channel(&mut channel, entry);
         // After completing, so that an icon taken from the playlist is rewritten too.
-        crate::logos::rewrite::rewrite_icons(&mut channel, icons);
+        super::icons::rewrite_icons(&mut channel, icons);
         if let Err(missing) = dtd::clean(&mut channel, &options.keep, &mut stats.dropped) {
             // Only reachable through an unusable display-name: fall back to the playlist's.
             *stats
@@ -181,36 +180,42 @@ pub fn write_guide_with_icons<W: Write>(
     }
 
     let (from, to) = options.window();
+    // Reused across channels: the listing's parts and the last record written.
+    let mut parts = Vec::new();
+    let mut previous: Vec<u8> = Vec::new();
     for (entry, source) in chosen {
         let shift = source.shift_ms / 1000;
-        // (start, stop, body) of the last programme: exact duplicates are adjacent.
-        let mut previous: Option<(XmltvTime, Option<XmltvTime>, Vec<u8>)> = None;
-        store::programmes(
+        previous.clear();
+        let mut first = true;
+        store::each_record(
             conn,
             &source.name,
             &entry.guide_id,
             from.saturating_sub(shift),
             to.saturating_sub(shift),
-            |p| {
-                if let Some((start, stop, raw)) = &previous
-                    && *start == p.start
-                    && *stop == p.stop
-                    && *raw == p.raw
-                {
+            &mut parts,
+            |r| {
+                // Exact duplicates (same times and body) are adjacent.
+                if !first && previous == r.raw {
                     stats.duplicates += 1;
                     return Ok::<_, anyhow::Error>(());
                 }
+                first = false;
+                previous.clear();
+                previous.extend_from_slice(r.raw);
+                let (attrs, children) = crate::parse::xmltv::tree::decode(r.body())
+                    .map_err(store::GuideStoreError::from)?;
                 let mut programme = Element {
                     name: "programme".into(),
-                    attrs: p.attrs,
-                    children: p.children,
+                    attrs,
+                    children,
                 };
                 match dtd::clean(&mut programme, &options.keep, &mut stats.dropped) {
                     Ok(()) => {
                         writer.programme(
                             &entry.guide_id,
-                            p.start.shifted(shift),
-                            p.stop.map(|t| t.shifted(shift)),
+                            r.start().shifted(shift),
+                            r.stop().map(|t| t.shifted(shift)),
                             &programme.attrs,
                             &programme.children,
                         )?;
@@ -223,7 +228,6 @@ pub fn write_guide_with_icons<W: Write>(
                             .or_insert(0) += 1;
                     }
                 }
-                previous = Some((p.start, p.stop, p.raw));
                 Ok(())
             },
         )?;

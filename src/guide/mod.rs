@@ -9,6 +9,7 @@
 
 pub mod assemble;
 pub mod dtd;
+pub mod icons;
 pub mod matching;
 pub mod normalize;
 pub mod placeholder;

@@ -100,7 +100,7 @@ impl Placeholders {
                 icon.attrs.push(("src".into(), logo.clone()));
                 channel.children.push(Node::Element(icon));
             }
-            crate::logos::rewrite::rewrite_icons(&mut channel, icons);
+            super::icons::rewrite_icons(&mut channel, icons);
             writer.channel(&e.id, &channel.attrs, &channel.children)?;
         }
         Ok(())

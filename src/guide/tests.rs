@@ -20,8 +20,8 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn db() -> Connection {
-    let conn = Connection::open_in_memory().unwrap();
-    conn.execute_batch(store::SCHEMA).unwrap();
+    let mut conn = Connection::open_in_memory().unwrap();
+    crate::store::schema::migrate(&mut conn).unwrap();
     conn
 }
 
@@ -348,10 +348,11 @@ fn failed_ingest_keeps_the_previous_copy() {
         channels.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
         ["t.uk"]
     );
-    let count: i64 = conn
-        .query_row("SELECT count(*) FROM guide_programmes", [], |r| r.get(0))
+    assert_eq!(store::stored_programmes(&conn, "g").unwrap(), Some(3));
+    let parts: i64 = conn
+        .query_row("SELECT count(*) FROM guide_listings", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(count, 3);
+    assert_eq!(parts, 1, "one listing for the one channel");
     store::remove_source(&conn, "g").unwrap();
     assert!(store::list_channels(&conn, &["g"]).unwrap().is_empty());
 }
@@ -458,4 +459,60 @@ fn xmltv_keep_keeps_exactly_the_named_items_and_only_they_break_the_dtd() {
         .collect();
     assert_eq!(complaints.len(), 1, "{errors}");
     assert!(complaints[0].contains("catchup-id"), "{errors}");
+}
+
+#[test]
+fn migration_to_listings_drops_old_rows_and_forces_a_reparse() {
+    use crate::store::health::{self, FetchKind};
+    use crate::store::schema;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    // A database as the release before listings wrote it: every migration before ours.
+    let ours = schema::migrations()
+        .iter()
+        .position(|m| *m == store::LISTINGS_SCHEMA)
+        .unwrap();
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        schema::migrate_to(&mut conn, ours).unwrap();
+        conn.execute_batch(
+            "INSERT INTO guide_sources (id, name, channels, programmes) VALUES (1, 'g', 1, 1);
+             INSERT INTO guide_channels (id, source_id, xmltv_id, seq, body, programmes)
+               VALUES (1, 1, 'a.uk', 1, NULL, 1);
+             INSERT INTO guide_programmes (channel_id, start, start_offset, stop, stop_offset, body)
+               VALUES (1, 0, 0, 60, 0, x'00');",
+        )
+        .unwrap();
+        health::set_content_hash(&conn, "g", FetchKind::Xmltv, "old").unwrap();
+        health::set_content_hash(&conn, "s", FetchKind::M3u, "keep").unwrap();
+    }
+    let store = crate::store::Store::open(&path).unwrap();
+    let conn = &store.conn;
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version as usize, schema::count());
+    // The old copy is gone and its hash cleared, so the next build parses the guide again.
+    assert_eq!(store::stored_programmes(conn, "g").unwrap(), None);
+    assert_eq!(
+        health::content_hash(conn, "g", FetchKind::Xmltv).unwrap(),
+        None
+    );
+    assert_eq!(
+        health::content_hash(conn, "s", FetchKind::M3u)
+            .unwrap()
+            .as_deref(),
+        Some("keep")
+    );
+    let old_table: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'guide_programmes'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(old_table, 0);
+    // And the migrated database takes a guide.
+    ingest(conn, "g", "rich.xml");
+    assert_eq!(store::stored_programmes(conn, "g").unwrap(), Some(3));
 }

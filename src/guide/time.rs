@@ -97,6 +97,39 @@ fn parse_offset(s: &str) -> Option<i32> {
     Some(sign * (h * 3600 + m * 60))
 }
 
+impl XmltvTime {
+    /// `YYYYMMDDhhmmss +hhmm` (as [`fmt::Display`] writes it) into `out` without the
+    /// formatting machinery: the guide writer formats two times per programme. `None` for a
+    /// year outside 0..=9999 or an offset of 100 hours or more (then use `Display`).
+    pub fn format_into(self, out: &mut [u8; 20]) -> Option<&[u8]> {
+        let local = self.utc.checked_add(i64::from(self.offset))?;
+        let (days, secs) = (local.div_euclid(86_400), local.rem_euclid(86_400));
+        let (y, m, d) = civil_from_days(days);
+        let off = i64::from(self.offset.unsigned_abs());
+        if !(0..=9999).contains(&y) || off >= 100 * 3600 {
+            return None;
+        }
+        let mut put = |at: usize, value: i64, width: usize| {
+            let mut v = value;
+            for i in (0..width).rev() {
+                out[at + i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, y, 4);
+        put(4, m, 2);
+        put(6, d, 2);
+        put(8, secs / 3600, 2);
+        put(10, secs / 60 % 60, 2);
+        put(12, secs % 60, 2);
+        put(16, off / 3600, 2);
+        put(18, off / 60 % 60, 2);
+        out[14] = b' ';
+        out[15] = if self.offset < 0 { b'-' } else { b'+' };
+        Some(&out[..])
+    }
+}
+
 impl fmt::Display for XmltvTime {
     /// `YYYYMMDDhhmmss +hhmm`, in the offset the time was written with.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -226,5 +259,31 @@ mod tests {
         ] {
             assert!(XmltvTime::parse(bad).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[test]
+    fn format_into_matches_display() {
+        for (utc, offset) in [
+            (0, 0),
+            (1_709_294_400, 3600),
+            (1_709_294_400, -(5 * 3600 + 30 * 60)),
+            (-86_400 * 365, 0),
+            (253_402_300_799, 0),
+        ] {
+            let t = XmltvTime { utc, offset };
+            let mut buf = [0; 20];
+            let text = t.format_into(&mut buf).unwrap();
+            assert_eq!(std::str::from_utf8(text).unwrap(), t.to_string());
+        }
+        let far = XmltvTime {
+            utc: 253_402_300_800,
+            offset: 0,
+        };
+        assert!(far.format_into(&mut [0; 20]).is_none());
     }
 }

@@ -1,5 +1,6 @@
 //! The acquire phase: hash a local file, or download a URL or an Xtream account into a spool
-//! file, with retries. Runs on worker threads and touches no database.
+//! file, with retries; parse a changed guide into a spool. Runs on worker threads and touches
+//! no database.
 
 use std::path::Path;
 use std::time::Instant;
@@ -10,6 +11,8 @@ use super::{Acquired, Attempt, Job, Location, Refresh};
 use crate::config::Config;
 use crate::fetch::xtream;
 use crate::fetch::{Control, FetchOutcome, Validators};
+use crate::parse::xmltv::XmltvReader;
+use crate::store::guide::ParsedGuide;
 use crate::store::now_ms;
 
 /// Acquire one job (runs on a worker thread; touches no database).
@@ -69,7 +72,7 @@ pub(super) fn acquire(
             }
             Err(e) => (Err(e.to_string()), e.attempts, e.http_status),
         },
-        Location::File(path) => match file_sha256(&path) {
+        Location::File(path) => match file_xxh3(&path) {
             Ok((sha, bytes)) => (
                 Ok(Acquired::File {
                     key: content_key(&sha),
@@ -83,6 +86,7 @@ pub(super) fn acquire(
         },
     };
     Attempt {
+        guide: None,
         result,
         attempts,
         http_status,
@@ -91,9 +95,43 @@ pub(super) fn acquire(
     }
 }
 
+/// Parse a guide whose content is not the stored copy's (`stored_key`) into a spool, on the
+/// worker: the writer then only copies it into the store. `None` when there is nothing to
+/// parse (a failed or unchanged fetch, an Xtream download).
+pub(super) fn parse_guide(
+    config: &Config,
+    job: &Job<'_>,
+    attempt: &Attempt,
+    stored_key: Option<&str>,
+    how: &Refresh<'_>,
+) -> Option<anyhow::Result<ParsedGuide>> {
+    use anyhow::Context;
+    let (path, label, key) = match attempt.result.as_ref().ok()? {
+        Acquired::File { path, key, .. } => (path.as_path(), path.display().to_string(), key),
+        Acquired::Http { download, key } => {
+            (download.spool.path(), format!("source {}", job.name()), key)
+        }
+        Acquired::NotModified | Acquired::Xtream { .. } => return None,
+    };
+    if stored_key == Some(key.as_str()) {
+        return None;
+    }
+    let max_size = job.settings(config).max_size;
+    let _spinner = crate::progress::SourceSpinner::start(job.name());
+    Some((|| {
+        let input = crate::parse::decode::open(path, max_size)
+            .with_context(|| format!("cannot read {label}"))?;
+        let mut reader = XmltvReader::new(input, &label)?;
+        Ok(crate::store::guide::parse(
+            &mut reader,
+            how.client.spool_dir(),
+        )?)
+    })())
+}
+
 /// The key the store keeps for a source's content: SHA-256 of lineup's version and the raw
-/// content's SHA-256. The version is part of it so that an upgraded reader parses every
-/// source again.
+/// content's hash (SHA-256 of a download, XXH3 of a local file). The version is part of it
+/// so that an upgraded reader parses every source again.
 fn content_key(raw_sha256: &str) -> String {
     let mut hasher = sha2::Sha256::new();
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -102,11 +140,13 @@ fn content_key(raw_sha256: &str) -> String {
     crate::output::hex(&hasher.finalize())
 }
 
-/// SHA-256 (hex) and size of a file's bytes, as stored (before decompression).
-fn file_sha256(path: &Path) -> std::io::Result<(String, u64)> {
+/// A change key (`xxh3:` and the hex XXH3-128 of its bytes, as stored: before decompression)
+/// and the size of a local file. A key only, never shown: a fast non-cryptographic hash keeps
+/// `--if-changed` with nothing changed cheap on large inputs.
+fn file_xxh3(path: &Path) -> std::io::Result<(String, u64)> {
     use std::io::Read;
     let mut file = std::fs::File::open(path)?;
-    let mut hasher = sha2::Sha256::new();
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut bytes = 0u64;
     loop {
@@ -119,5 +159,5 @@ fn file_sha256(path: &Path) -> std::io::Result<(String, u64)> {
         hasher.update(&buf[..n]);
         bytes += n as u64;
     }
-    Ok((crate::output::hex(&hasher.finalize()), bytes))
+    Ok((format!("xxh3:{:032x}", hasher.digest128()), bytes))
 }

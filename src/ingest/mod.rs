@@ -202,6 +202,9 @@ enum Acquired {
 
 struct Attempt {
     result: Result<Acquired, String>,
+    /// A guide whose content changed, already parsed on the worker (see
+    /// [`acquire::parse_guide`]); `None` for everything else.
+    guide: Option<Result<crate::store::guide::ParsedGuide>>,
     attempts: u32,
     http_status: Option<u16>,
     started_at: i64,
@@ -257,9 +260,19 @@ pub fn refresh(
             } else {
                 Validators::default()
             };
-            todo.push((i, *job, validators));
+            // What a guide's worker compares its content with, to parse only what changed.
+            let stored_key = match job {
+                Job::Guide(_) if has_copy(store, job)? => {
+                    health::content_hash(&store.conn, name, FetchKind::Xmltv)?
+                }
+                _ => None,
+            };
+            todo.push((i, *job, validators, stored_key));
         }
     }
+    // Guides first: parsing one is the longest job, and it runs on a worker while the writer
+    // stores the stream sources.
+    todo.sort_by_key(|(_, job, _, _)| !matches!(job, Job::Guide(_)));
 
     let workers = settings
         .buffer
@@ -276,7 +289,7 @@ pub fn refresh(
             scope.spawn(move || {
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((i, job, validators)) = todo.get(k) else {
+                    let Some((i, job, validators, stored_key)) = todo.get(k) else {
                         break;
                     };
                     if stop.load(Ordering::Relaxed) || crate::cancel::requested(how.cancel) {
@@ -285,8 +298,21 @@ pub fn refresh(
                     // Past `total_timeout`, nothing more is fetched; a local file is no
                     // fetch and is always read.
                     let local = matches!(job.location(config), Location::File(_));
-                    let attempt = (local || Instant::now() < how.deadline)
-                        .then(|| acquire::acquire(config, job, validators, how));
+                    let attempt = (local || Instant::now() < how.deadline).then(|| {
+                        let mut attempt = acquire::acquire(config, job, validators, how);
+                        if matches!(job, Job::Guide(_)) {
+                            let parsing = Instant::now();
+                            attempt.guide = acquire::parse_guide(
+                                config,
+                                job,
+                                &attempt,
+                                stored_key.as_deref(),
+                                how,
+                            );
+                            attempt.elapsed_ms += parsing.elapsed().as_millis() as u64;
+                        }
+                        attempt
+                    });
                     if tx.send((*i, attempt)).is_err() {
                         break;
                     }

@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::fetch::Validators;
 use crate::parse::xmltv::XmltvReader;
 use crate::parse::{decode, m3u::M3uReader};
+use crate::store::guide::ParsedGuide;
 use crate::store::health::{self, FetchKind, FetchRecord, Outcome};
 use crate::store::{Store, now_ms};
 use crate::{info, warn};
@@ -45,10 +46,11 @@ pub(super) fn store_acquired(
     let mut refused = false;
     let stored = match attempt.result {
         Err(e) => Err(e),
-        Ok(acquired) => store_one(store, job, acquired, max_size, guard, cancel).map_err(|e| {
-            refused = e.downcast_ref::<Shrunk>().is_some();
-            format!("{e:#}")
-        }),
+        Ok(acquired) => store_one(store, job, acquired, attempt.guide, max_size, guard, cancel)
+            .map_err(|e| {
+                refused = e.downcast_ref::<Shrunk>().is_some();
+                format!("{e:#}")
+            }),
     };
     if crate::cancel::requested(cancel) {
         return Err(anyhow!("interrupted"));
@@ -156,6 +158,7 @@ fn store_one(
     store: &mut Store,
     job: &Job<'_>,
     acquired: Acquired,
+    parsed: Option<Result<ParsedGuide>>,
     max_size: u64,
     guard: Guard,
     cancel: &AtomicBool,
@@ -179,7 +182,7 @@ fn store_one(
             None => {
                 let label = path.display().to_string();
                 let items = store_file(
-                    store, job, &path, &label, bytes, &key, max_size, guard, cancel,
+                    store, job, &path, &label, bytes, &key, parsed, max_size, guard, cancel,
                 )?;
                 (SourceStatus::Fetched, bytes, items, None)
             }
@@ -198,6 +201,7 @@ fn store_one(
                         &label,
                         download.bytes,
                         &key,
+                        parsed,
                         max_size,
                         guard,
                         cancel,
@@ -254,6 +258,7 @@ fn store_file(
     label: &str,
     bytes: u64,
     key: &str,
+    parsed: Option<Result<ParsedGuide>>,
     max_size: u64,
     guard: Guard,
     cancel: &AtomicBool,
@@ -263,26 +268,38 @@ fn store_file(
         Job::Stream(_) => store_m3u(
             store, name, path, label, bytes, key, max_size, guard, cancel,
         ),
-        Job::Guide(_) => store_xmltv(store, name, path, label, key, max_size, guard),
+        Job::Guide(_) => store_xmltv(store, name, path, label, key, parsed, max_size, guard),
     }
 }
 
-/// Parse an XMLTV guide into the store, in one transaction.
+/// Store an XMLTV guide, in one transaction: `parsed` when a worker parsed it already,
+/// otherwise parsed here.
+#[allow(clippy::too_many_arguments)]
 fn store_xmltv(
     store: &mut Store,
     name: &str,
     path: &Path,
     label: &str,
     key: &str,
+    parsed: Option<Result<ParsedGuide>>,
     max_size: u64,
     guard: Guard,
 ) -> Result<u64> {
-    let input = decode::open(path, max_size).with_context(|| format!("cannot read {label}"))?;
-    let mut reader = XmltvReader::new(input, label)?;
+    let parsed = match parsed {
+        Some(parsed) => parsed?,
+        None => {
+            let input =
+                decode::open(path, max_size).with_context(|| format!("cannot read {label}"))?;
+            let mut reader = XmltvReader::new(input, label)?;
+            // Normally parsed on the fetch worker (spooled in the spill directory); this is
+            // the fallback.
+            crate::store::guide::parse(&mut reader, &std::env::temp_dir())?
+        }
+    };
     let tx = store.conn.transaction()?;
-    let stats = crate::store::guide::replace_source(&tx, name, &mut reader)?;
-    // Dropping the transaction on a refusal rolls the new copy back.
-    guard.check(stats.programmes, "programmes")?;
+    // Refused before anything is written: the last good copy stays.
+    guard.check(parsed.programmes(), "programmes")?;
+    let stats = crate::store::guide::store(&tx, name, parsed)?;
     tx.commit()
         .with_context(|| format!("cannot store the guide `{name}`"))?;
     health::set_content_hash(&store.conn, name, FetchKind::Xmltv, key)?;

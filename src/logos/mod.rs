@@ -15,19 +15,22 @@ pub mod rewrite;
 pub mod sniff;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Result, bail};
 use serde::Serialize;
 
-use crate::config::Logos;
+use crate::config::{Config, Logos};
 use crate::fetch::{Client, Control, SourceFetch};
+use crate::memory::Budget;
+use crate::memory::spill::SpillArea;
 use crate::model::Channel;
 use crate::output::m3u::M3uWriter;
-use crate::pipeline::BuildContext;
 use crate::store::Store;
 use crate::{info, warn};
 
-pub use rewrite::{ChannelSpool, LogoMap};
+pub use rewrite::{ChannelSpool, LogoMap, is_fetchable};
 
 /// Failure lines shown per proxy; the rest are counted. A provider with hundreds of dead logos
 /// should not bury the build's other messages.
@@ -48,6 +51,16 @@ pub struct LogoStats {
     pub bytes: u64,
 }
 
+/// What logo prefetch needs of the build (the pipeline lends it from its build context).
+pub struct LogoContext<'a> {
+    pub config: &'a Config,
+    pub db: &'a Path,
+    pub output_dir: &'a Path,
+    pub cancel: &'a AtomicBool,
+    pub budget: &'a Arc<Budget>,
+    pub spill: &'a Arc<SpillArea>,
+}
+
 /// The playlist side of a prefetching proxy: channels wait in a spool until the logos are in.
 pub struct LogoPass {
     settings: Logos,
@@ -56,11 +69,11 @@ pub struct LogoPass {
 
 impl LogoPass {
     /// The pass for `logos`, or `None` when prefetch is off.
-    pub fn new(logos: Option<&Logos>, ctx: &BuildContext<'_>) -> Option<LogoPass> {
+    pub fn new(logos: Option<&Logos>, ctx: &LogoContext<'_>) -> Option<LogoPass> {
         match logos {
             Some(l) if l.prefetch => Some(LogoPass {
                 settings: l.clone(),
-                spool: ChannelSpool::new(&ctx.budget, &ctx.spill),
+                spool: ChannelSpool::new(ctx.budget, ctx.spill),
             }),
             _ => None,
         }
@@ -75,7 +88,7 @@ impl LogoPass {
     /// the stats and the map for the guide's icons (empty without `base_url`).
     pub fn finish(
         self,
-        ctx: &BuildContext<'_>,
+        ctx: &LogoContext<'_>,
         proxy: &str,
         guide_icons: Vec<String>,
         writer: &mut M3uWriter,
@@ -112,7 +125,7 @@ impl LogoPass {
 
 /// Fetch `urls` into `dir`; returns the stats and, per URL with a usable copy, its file name.
 fn prefetch(
-    ctx: &BuildContext<'_>,
+    ctx: &LogoContext<'_>,
     proxy: &str,
     urls: &[String],
     dir: &Path,
@@ -135,7 +148,7 @@ fn prefetch(
     }
     // What a killed build left half-copied.
     crate::tempfiles::sweep(dir, fetch::TEMP_PREFIX, ".tmp");
-    let mut store = Store::open(&ctx.db)?;
+    let mut store = Store::open(ctx.db)?;
     let jobs = urls
         .iter()
         .map(|url| {
@@ -157,13 +170,13 @@ fn prefetch(
         // The sources' `total_timeout` was spent on the sources; logos get one of their own.
         ctl: Control {
             deadline: std::time::Instant::now() + ctx.config.file.settings.fetch.total_timeout.0,
-            cancel: &ctx.cancel,
+            cancel: ctx.cancel,
         },
         dir,
     };
     let outcomes = fetcher.fetch_all(&jobs);
     // Ctrl-C failed every logo still to come: no warning per logo for that.
-    if crate::cancel::requested(&ctx.cancel) {
+    if crate::cancel::requested(ctx.cancel) {
         bail!("interrupted");
     }
 

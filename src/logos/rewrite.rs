@@ -4,22 +4,18 @@
 //! a file under memory pressure) instead of the playlist; after the logos are fetched the spool is
 //! replayed into the playlist writer with `tvg-logo` replaced. Going through the channel model
 //! rather than editing text keeps the writer the only place that formats M3U. The guide's
-//! `<icon src>` gets the same map when it is assembled ([`rewrite_icons`]); [`guide_icons`]
-//! lists the icons the guide will carry, so that they are fetched too.
+//! `<icon src>` gets the same map when it is assembled (`guide::icons`, which also lists the
+//! icons the guide will carry, so that they are fetched too).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use anyhow::Result;
-use rusqlite::Connection;
 
-use crate::guide::store as guide_store;
-use crate::guide::{GuideEntry, GuideIndex};
 use crate::memory::spill::SpillArea;
 use crate::memory::{Accumulator, Budget, Strategy};
 use crate::model::{Channel, Field};
 use crate::output::m3u::M3uWriter;
-use crate::parse::xmltv::tree::{Element, Node};
 
 /// Original logo URL -> the URL written instead (`base_url/FILE`).
 pub type LogoMap = HashMap<String, String>;
@@ -70,55 +66,6 @@ pub fn is_fetchable(url: &str) -> bool {
     lower.starts_with("http://") || lower.starts_with("https://")
 }
 
-/// The `<icon src>` of every guide channel the guide of `entries` will hold. Mirrors the
-/// selection of `guide::write_guide`: each guide id once, from the source that provides it.
-pub fn guide_icons(
-    conn: &Connection,
-    index: &GuideIndex,
-    entries: &[GuideEntry],
-) -> Result<Vec<String>> {
-    let mut seen = HashSet::new();
-    let mut icons = Vec::new();
-    for entry in entries {
-        if !seen.insert(entry.guide_id.as_str()) {
-            continue;
-        }
-        let Some(source) = index.provider(&entry.guide_id) else {
-            continue;
-        };
-        let stored = guide_store::channel(conn, &source.name, &entry.guide_id)?;
-        if let Some(channel) = stored.and_then(|s| s.channel) {
-            icons.extend(
-                crate::parse::xmltv::tree::child_elements(&channel.children, "icon")
-                    .filter_map(|icon| icon.attr("src"))
-                    .filter(|src| is_fetchable(src))
-                    .map(str::to_string),
-            );
-        }
-    }
-    Ok(icons)
-}
-
-/// Point every `<icon src>` of a guide channel that has a prefetched copy at that copy.
-pub fn rewrite_icons(channel: &mut Element, map: &LogoMap) {
-    if map.is_empty() {
-        return;
-    }
-    for child in &mut channel.children {
-        if let Node::Element(icon) = child
-            && icon.name == "icon"
-        {
-            for (k, v) in &mut icon.attrs {
-                if k == "src"
-                    && let Some(new) = map.get(v.as_str())
-                {
-                    *v = new.clone();
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,22 +78,5 @@ mod tests {
         assert!(!is_fetchable("logos/b.png"));
         assert!(!is_fetchable("data:image/png;base64,AAAA"));
         assert!(!is_fetchable("file:///etc/passwd"));
-    }
-
-    #[test]
-    fn icons_are_rewritten_only_when_mapped() {
-        let mut channel = Element::new("channel");
-        for src in ["http://a/1.png", "http://a/2.png"] {
-            let mut icon = Element::new("icon");
-            icon.attrs.push(("src".into(), src.into()));
-            channel.children.push(Node::Element(icon));
-        }
-        let map = LogoMap::from([("http://a/1.png".into(), "http://nas/x.png".into())]);
-        rewrite_icons(&mut channel, &map);
-        let srcs: Vec<&str> = channel
-            .elements("icon")
-            .filter_map(|i| i.attr("src"))
-            .collect();
-        assert_eq!(srcs, ["http://nas/x.png", "http://a/2.png"]);
     }
 }

@@ -61,9 +61,9 @@ impl<W: Write> XmltvWriter<W> {
     ) -> io::Result<()> {
         let out = &mut self.out;
         out.write_all(b"  <programme")?;
-        write_attr(out, "start", &start.to_string())?;
+        write_time(out, "start", start)?;
         if let Some(stop) = stop {
-            write_attr(out, "stop", &stop.to_string())?;
+            write_time(out, "stop", stop)?;
         }
         write_attr(out, "channel", channel)?;
         write_attrs(out, attrs)?;
@@ -87,9 +87,26 @@ fn write_attrs(out: &mut impl Write, attrs: &[(String, String)]) -> io::Result<(
 }
 
 fn write_attr(out: &mut impl Write, name: &str, value: &str) -> io::Result<()> {
-    write!(out, " {name}=\"")?;
+    out.write_all(b" ")?;
+    out.write_all(name.as_bytes())?;
+    out.write_all(b"=\"")?;
     escape(out, value, true)?;
     out.write_all(b"\"")
+}
+
+/// A time attribute; digits, a space and a sign need no escaping.
+fn write_time(out: &mut impl Write, name: &str, time: XmltvTime) -> io::Result<()> {
+    let mut buf = [0u8; 20];
+    match time.format_into(&mut buf) {
+        Some(text) => {
+            out.write_all(b" ")?;
+            out.write_all(name.as_bytes())?;
+            out.write_all(b"=\"")?;
+            out.write_all(text)?;
+            out.write_all(b"\"")
+        }
+        None => write_attr(out, name, &time.to_string()),
+    }
 }
 
 fn indent(out: &mut impl Write, depth: usize) -> io::Result<()> {
@@ -117,7 +134,8 @@ fn write_children(out: &mut impl Write, children: &[Node], depth: usize) -> io::
 /// One element. Element-only content is laid out one child per line; text and mixed content
 /// are written inline so that no whitespace is added to the text.
 fn write_element(out: &mut impl Write, e: &Element, depth: usize) -> io::Result<()> {
-    write!(out, "<{}", e.name)?;
+    out.write_all(b"<")?;
+    out.write_all(e.name.as_bytes())?;
     write_attrs(out, &e.attrs)?;
     if e.children.is_empty() {
         return out.write_all(b"/>");
@@ -131,7 +149,9 @@ fn write_element(out: &mut impl Write, e: &Element, depth: usize) -> io::Result<
         write_children(out, &e.children, depth + 1)?;
         indent(out, depth)?;
     }
-    write!(out, "</{}>", e.name)
+    out.write_all(b"</")?;
+    out.write_all(e.name.as_bytes())?;
+    out.write_all(b">")
 }
 
 fn write_inline(out: &mut impl Write, children: &[Node]) -> io::Result<()> {

@@ -144,7 +144,7 @@ impl GuideStage {
 
     /// The icons the guide will carry, for logo prefetch (after every channel was visited).
     pub fn icon_urls(&self) -> Result<Vec<String>> {
-        crate::logos::rewrite::guide_icons(&self.conn, &self.index, &self.entries)
+        crate::guide::icons::guide_icons(&self.conn, &self.index, &self.entries)
     }
 
     /// Rewrite `<icon src>` with `icons` when the guide is written.

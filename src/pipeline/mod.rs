@@ -53,6 +53,20 @@ pub struct BuildContext<'a> {
     pub output_guards: std::collections::HashMap<String, crate::ingest::guard::Guard>,
 }
 
+impl BuildContext<'_> {
+    /// What logo prefetch needs of the build.
+    pub fn logos(&self) -> crate::logos::LogoContext<'_> {
+        crate::logos::LogoContext {
+            config: self.config,
+            db: &self.db,
+            output_dir: &self.output_dir,
+            cancel: &self.cancel,
+            budget: &self.budget,
+            spill: &self.spill,
+        }
+    }
+}
+
 /// Items and time of one stage (the report's `stages[]`).
 #[derive(Debug, Clone, Serialize)]
 pub struct StageStats {
@@ -227,7 +241,7 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
     // With logo prefetch the channels wait in a spool, not the playlist: which logos the
     // playlist uses, and so their new addresses, are only known after the last channel.
     let logo_pass = match &writer {
-        Some(_) => crate::logos::LogoPass::new(proxy.logos.as_ref(), ctx),
+        Some(_) => crate::logos::LogoPass::new(proxy.logos.as_ref(), &ctx.logos()),
         None => None,
     };
     let mut tail = Tail {
@@ -363,7 +377,7 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
         };
         let (stats, map) = clocks
             .logos
-            .time(|| pass.finish(ctx, &report.name, icons, w))?;
+            .time(|| pass.finish(&ctx.logos(), &report.name, icons, w))?;
         clocks.logos.items = stats.distinct;
         if let Some(stage) = guide_stage.as_mut() {
             stage.set_icon_map(map);

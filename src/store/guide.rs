@@ -1,20 +1,24 @@
-//! Guide tables: the last good copy of every XMLTV source, one row per channel and per
-//! programme. A source is replaced whole inside one transaction, so a guide that fails half
-//! way (truncated, not XML) leaves the previous copy in place. Programme bodies (attributes and
-//! children other than channel, start and stop) are stored in the compact binary form of
-//! [`crate::parse::xmltv::tree`]; times as UTC epoch seconds plus the offset they were written
-//! with, so the writer can show the source's own wall-clock times.
+//! Guide tables: the last good copy of every XMLTV source, one row per channel, its programmes
+//! in start order in a *listing* ([`super::listing`]: one blob per channel, rarely a few
+//! parts). A source is replaced whole inside one transaction, so a guide that fails half way
+//! (truncated, not XML) leaves the previous copy in place. Bodies (attributes and children
+//! other than id, channel, start and stop) are stored in the compact binary form of
+//! [`crate::parse::xmltv::tree`], undeclared elements included (the writer decides per proxy
+//! what to keep); times as UTC epoch seconds plus the offset they were written with, so the
+//! writer can show the source's own wall-clock times.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+pub use super::guide_ingest::{ParsedGuide, parse, store};
+use super::listing::{self, Truncated};
 use crate::guide::time::XmltvTime;
 use crate::parse::xmltv::tree::{self, CodecError, Node};
-use crate::parse::xmltv::{GuideChannel, Item, Warning, XmltvError, XmltvReader};
+use crate::parse::xmltv::{GuideChannel, Warning, XmltvError, XmltvReader};
 
-/// Tables and indexes, for the migration list. Idempotent.
+/// Tables and indexes of the first guide store (one row per programme), for the migration
+/// list. Released: never edited; [`LISTINGS_SCHEMA`] replaces its programme table.
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS guide_sources (
     id          INTEGER PRIMARY KEY,
@@ -44,6 +48,26 @@ CREATE TABLE IF NOT EXISTS guide_programmes (
 CREATE INDEX IF NOT EXISTS guide_programmes_by_channel ON guide_programmes (channel_id, start);
 ";
 
+/// The migration to listings: programmes move from one row each to one listing per channel
+/// (`guide_listings`, a few parts at most). Old programme rows are not converted: the old
+/// guide rows are dropped and the guides' content hashes cleared, so the next build parses
+/// every guide again (a guide that cannot be fetched then has no copy until it can).
+pub const LISTINGS_SCHEMA: &str = "
+DROP INDEX IF EXISTS guide_programmes_by_channel;
+DROP TABLE IF EXISTS guide_programmes;
+DELETE FROM guide_channels;
+DELETE FROM guide_sources;
+UPDATE source_health SET content_sha256 = NULL, etag = NULL, last_modified = NULL
+  WHERE kind = 'xmltv';
+CREATE TABLE guide_listings (
+    channel_id  INTEGER NOT NULL REFERENCES guide_channels(id) ON DELETE CASCADE,
+    -- parts in ingest order; each holds sorted records
+    part        INTEGER NOT NULL,
+    data        BLOB NOT NULL,
+    PRIMARY KEY (channel_id, part)
+);
+";
+
 /// What can go wrong storing or reading guides.
 #[derive(Debug, thiserror::Error)]
 pub enum GuideStoreError {
@@ -53,6 +77,10 @@ pub enum GuideStoreError {
     Sql(#[from] rusqlite::Error),
     #[error("guide database: {0}")]
     Corrupt(#[from] CodecError),
+    #[error("guide database: {0}")]
+    Listing(#[from] Truncated),
+    #[error("guide spool: {0}")]
+    Spool(#[from] std::io::Error),
 }
 
 type Result<T> = std::result::Result<T, GuideStoreError>;
@@ -103,116 +131,23 @@ pub fn ingest_file(
     Ok(stats)
 }
 
-/// Replace everything stored for `source` with what `reader` yields, streaming, inside the
-/// caller's transaction (the caller commits; dropping it rolls back).
+/// Replace everything stored for `source` with what `reader` yields, inside the caller's
+/// transaction (the caller commits; dropping it rolls back). [`parse`] then [`store`] do the
+/// same in two steps, so the parse can run elsewhere and a caller can look at the count first.
 pub fn replace_source(
     tx: &Transaction<'_>,
     source: &str,
     reader: &mut XmltvReader,
 ) -> Result<IngestStats> {
-    tx.execute(
-        "INSERT INTO guide_sources (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
-        [source],
-    )?;
-    let source_id: i64 = tx.query_row(
-        "SELECT id FROM guide_sources WHERE name = ?1",
-        [source],
-        |r| r.get(0),
-    )?;
-    tx.execute(
-        "DELETE FROM guide_programmes WHERE channel_id IN (SELECT id FROM guide_channels WHERE source_id = ?1)",
-        [source_id],
-    )?;
-    tx.execute(
-        "DELETE FROM guide_channels WHERE source_id = ?1",
-        [source_id],
-    )?;
-
-    let mut insert_channel = tx.prepare_cached(
-        "INSERT INTO guide_channels (source_id, xmltv_id, seq, body) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    let mut declare_channel =
-        tx.prepare_cached("UPDATE guide_channels SET body = ?2, seq = ?3 WHERE id = ?1")?;
-    let mut insert_programme = tx.prepare_cached(
-        "INSERT INTO guide_programmes (channel_id, start, start_offset, stop, stop_offset, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    // Per channel id: row id, programme count, declared by a <channel> element. Small: one
-    // entry per channel, not per programme.
-    let mut rows: HashMap<String, (i64, u64, bool)> = HashMap::new();
-    let mut stats = IngestStats::default();
-    let mut body = Vec::with_capacity(1024);
-    let mut seq: i64 = 0;
-    while let Some(item) = reader.next_item()? {
-        seq += 1;
-        match item {
-            Item::Channel(c) => {
-                body.clear();
-                tree::encode(&c.attrs, &c.children, &mut body);
-                match rows.get_mut(&c.id) {
-                    Some((_, _, true)) => {
-                        reader.warn(format!("duplicate channel id `{}` ignored", c.id))
-                    }
-                    Some((row, _, declared)) => {
-                        declare_channel.execute(params![*row, body, seq])?;
-                        *declared = true;
-                        stats.channels += 1;
-                    }
-                    None => {
-                        insert_channel.execute(params![source_id, c.id, seq, body])?;
-                        rows.insert(c.id, (tx.last_insert_rowid(), 0, true));
-                        stats.channels += 1;
-                    }
-                }
-            }
-            Item::Programme(p) => {
-                let row = match rows.get_mut(&p.channel) {
-                    Some(entry) => entry,
-                    None => {
-                        insert_channel.execute(params![
-                            source_id,
-                            p.channel,
-                            seq,
-                            Option::<Vec<u8>>::None
-                        ])?;
-                        let row = tx.last_insert_rowid();
-                        rows.entry(p.channel.clone()).or_insert((row, 0, false))
-                    }
-                };
-                row.1 += 1;
-                body.clear();
-                tree::encode(&p.attrs, &p.children, &mut body);
-                insert_programme.execute(params![
-                    row.0,
-                    p.start.utc,
-                    p.start.offset,
-                    p.stop.map(|t| t.utc),
-                    p.stop.map(|t| t.offset),
-                    body
-                ])?;
-                stats.programmes += 1;
-            }
-        }
-    }
-    let mut set_count =
-        tx.prepare_cached("UPDATE guide_channels SET programmes = ?2 WHERE id = ?1")?;
-    for (row, count, _) in rows.values() {
-        set_count.execute(params![row, *count as i64])?;
-    }
-    tx.execute(
-        "UPDATE guide_sources SET channels = ?2, programmes = ?3 WHERE id = ?1",
-        params![source_id, stats.channels as i64, stats.programmes as i64],
-    )?;
-    stats.suppressed_warnings = reader.suppressed_warnings();
-    stats.warnings = reader.take_warnings();
-    Ok(stats)
+    let parsed = parse(reader, &std::env::temp_dir())?;
+    store(tx, source, parsed)
 }
 
 /// Remove a source's guide (e.g. a source removed from the configuration).
 pub fn remove_source(conn: &Connection, source: &str) -> Result<()> {
     let tx = conn.unchecked_transaction()?;
     tx.execute(
-        "DELETE FROM guide_programmes WHERE channel_id IN
+        "DELETE FROM guide_listings WHERE channel_id IN
            (SELECT c.id FROM guide_channels c JOIN guide_sources s ON s.id = c.source_id WHERE s.name = ?1)",
         [source],
     )?;
@@ -294,7 +229,6 @@ pub fn channel(conn: &Connection, source: &str, id: &str) -> Result<Option<Store
     }))
 }
 
-/// Whether `source` has at least one programme for channel `id` (an index lookup).
 /// How many programmes the last good copy of `source` holds; `None` when there is no copy.
 pub fn stored_programmes(conn: &Connection, source: &str) -> Result<Option<u64>> {
     Ok(conn
@@ -307,20 +241,80 @@ pub fn stored_programmes(conn: &Connection, source: &str) -> Result<Option<u64>>
         .map(|n| n.max(0) as u64))
 }
 
+/// Whether `source` has at least one programme for channel `id` (an index lookup).
 pub fn has_programmes(conn: &Connection, source: &str, id: &str) -> Result<bool> {
     let mut stmt = conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM guide_programmes p
-           JOIN guide_channels c ON c.id = p.channel_id
+        "SELECT EXISTS (SELECT 1 FROM guide_channels c
            JOIN guide_sources s ON s.id = c.source_id
-           WHERE s.name = ?1 AND c.xmltv_id = ?2)",
+           WHERE s.name = ?1 AND c.xmltv_id = ?2 AND c.programmes > 0)",
     )?;
     Ok(stmt.query_row(params![source, id], |r| r.get(0))?)
 }
 
-/// Call `each` with the programmes of channel `id` in `source` that overlap `[from, to)` (UTC
+/// The listing parts of channel `id` in `source`, in part order, into `parts` (cleared;
+/// its buffers are reused).
+pub fn listing_parts(
+    conn: &Connection,
+    source: &str,
+    id: &str,
+    parts: &mut Vec<Vec<u8>>,
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT l.data FROM guide_listings l
+         JOIN guide_channels c ON c.id = l.channel_id
+         JOIN guide_sources s ON s.id = c.source_id
+         WHERE s.name = ?1 AND c.xmltv_id = ?2 ORDER BY l.part",
+    )?;
+    let mut rows = stmt.query(params![source, id])?;
+    let mut n = 0;
+    while let Some(row) = rows.next()? {
+        let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+        if parts.len() == n {
+            parts.push(Vec::new());
+        }
+        parts[n].clear();
+        parts[n].extend_from_slice(data);
+        n += 1;
+    }
+    parts.truncate(n);
+    Ok(())
+}
+
+/// Call `each` with the records of channel `id` in `source` that overlap `[from, to)` (UTC
 /// epoch seconds, as stored: unshifted), ordered by start, then stop, then body, so exact
-/// duplicates are adjacent. A programme without a stop is an instant at its start. Streams:
-/// one programme in memory at a time.
+/// duplicates are adjacent. A programme without a stop is an instant at its start. Holds the
+/// one channel's listing in memory, borrowed by the records.
+pub fn each_record<E>(
+    conn: &Connection,
+    source: &str,
+    id: &str,
+    from: i64,
+    to: i64,
+    parts: &mut Vec<Vec<u8>>,
+    mut each: impl FnMut(listing::Record<'_>) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E>
+where
+    E: From<GuideStoreError>,
+{
+    listing_parts(conn, source, id, parts)?;
+    if let [one] = parts.as_slice() {
+        for r in listing::Records::new(one) {
+            let r = r.map_err(GuideStoreError::from)?;
+            if r.overlaps(from, to) {
+                each(r)?;
+            }
+        }
+    } else {
+        for r in listing::merge(parts).map_err(GuideStoreError::from)? {
+            if r.overlaps(from, to) {
+                each(r)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`each_record`] with every body decoded, for callers that want the tree.
 pub fn programmes<E>(
     conn: &Connection,
     source: &str,
@@ -332,43 +326,15 @@ pub fn programmes<E>(
 where
     E: From<GuideStoreError>,
 {
-    let sql = || -> Result<_> {
-        Ok(conn.prepare_cached(
-            "SELECT p.start, p.start_offset, p.stop, p.stop_offset, p.body FROM guide_programmes p
-             JOIN guide_channels c ON c.id = p.channel_id
-             JOIN guide_sources s ON s.id = c.source_id
-             WHERE s.name = ?1 AND c.xmltv_id = ?2 AND p.start < ?4 AND COALESCE(p.stop, p.start + 1) > ?3
-             ORDER BY p.start, p.stop, p.body",
-        )?)
-    };
-    let mut stmt = sql()?;
-    let mut rows = stmt
-        .query(params![source, id, from, to])
-        .map_err(GuideStoreError::from)?;
-    while let Some(row) = rows.next().map_err(GuideStoreError::from)? {
-        let read = || -> Result<StoredProgramme> {
-            let start = XmltvTime {
-                utc: row.get(0)?,
-                offset: row.get(1)?,
-            };
-            let stop = match (row.get::<_, Option<i64>>(2)?, row.get::<_, Option<i32>>(3)?) {
-                (Some(utc), offset) => Some(XmltvTime {
-                    utc,
-                    offset: offset.unwrap_or(0),
-                }),
-                _ => None,
-            };
-            let raw: Vec<u8> = row.get(4)?;
-            let (attrs, children) = tree::decode(&raw)?;
-            Ok(StoredProgramme {
-                start,
-                stop,
-                attrs,
-                children,
-                raw,
-            })
-        };
-        each(read()?)?;
-    }
-    Ok(())
+    let mut parts = Vec::new();
+    each_record(conn, source, id, from, to, &mut parts, |r| {
+        let (attrs, children) = tree::decode(r.body()).map_err(GuideStoreError::from)?;
+        each(StoredProgramme {
+            start: r.start(),
+            stop: r.stop(),
+            attrs,
+            children,
+            raw: r.body().to_vec(),
+        })
+    })
 }

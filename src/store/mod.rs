@@ -7,7 +7,9 @@ pub mod builds;
 pub mod channels;
 pub mod file;
 pub mod guide;
+mod guide_ingest;
 pub mod health;
+pub mod listing;
 pub mod numbers;
 pub(crate) mod schema;
 
@@ -107,6 +109,7 @@ impl Store {
         )
         .with_context(|| format!("cannot open database {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(30))?;
+        stable_plans(&conn)?;
         Ok(conn)
     }
 
@@ -135,7 +138,19 @@ fn immutable(path: &Path) -> rusqlite::Result<Connection> {
     )
 }
 
+/// Keep a prepared statement's query plan whatever values are bound. The bundled SQLite is
+/// built with STAT4, which otherwise re-prepares (parses and plans again) a cached statement on
+/// every new binding: the loaders and the guide writer run one query per page or channel.
+fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    Ok(())
+}
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    stable_plans(conn)?;
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;

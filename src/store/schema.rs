@@ -43,6 +43,8 @@ const MIGRATIONS: &[&str] = &[
     crate::probe::store::SCHEMA,
     // 7: sticky channel numbers (store/numbers.rs).
     super::numbers::SCHEMA,
+    // 8: guides: one listing per channel instead of one row per programme (store/guide.rs).
+    super::guide::LISTINGS_SCHEMA,
 ];
 
 /// Whether every migration has run (a read-only reader can use the database as it is).
@@ -52,6 +54,23 @@ pub fn is_current(conn: &Connection) -> rusqlite::Result<bool> {
 }
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    migrate_to(conn, MIGRATIONS.len())
+}
+
+/// Every migration, in order (tests find theirs to build the database before it).
+#[cfg(test)]
+pub fn migrations() -> &'static [&'static str] {
+    MIGRATIONS
+}
+
+/// How many migrations this build knows.
+#[cfg(test)]
+pub fn count() -> usize {
+    MIGRATIONS.len()
+}
+
+/// Apply the migrations up to the `target`-th (tests use it to build an older database).
+pub fn migrate_to(conn: &mut Connection, target: usize) -> rusqlite::Result<()> {
     let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let done = done.max(0) as usize;
     if done > MIGRATIONS.len() {
@@ -63,7 +82,7 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
             )),
         ));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+    for (i, sql) in MIGRATIONS.iter().enumerate().take(target).skip(done) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
