@@ -83,12 +83,40 @@ impl<R: BufRead> Utf8Reader<R> {
         self.had_errors
     }
 
+    /// At least `n` bytes ahead (fewer only at the end of input), without consuming them:
+    /// the lookahead the bounded reader needs to see whether a tag ends within its cap. The
+    /// buffer grows to `n` plus one decode step and stays there, so `n` must be bounded.
+    pub fn fill_at_least(&mut self, n: usize) -> io::Result<&[u8]> {
+        while self.end - self.pos < n && !self.finished {
+            if self.pos > 0 {
+                self.out.copy_within(self.pos..self.end, 0);
+                self.end -= self.pos;
+                self.pos = 0;
+            }
+            if self.out.len() - self.end < OUT_CAPACITY {
+                self.out.resize(self.end + OUT_CAPACITY, 0);
+            }
+            let src = self.inner.fill_buf()?;
+            let last = src.is_empty();
+            let (result, read, written, errors) =
+                self.decoder
+                    .decode_to_utf8(src, &mut self.out[self.end..], last);
+            self.inner.consume(read);
+            self.had_errors |= errors;
+            self.end += written;
+            if last && result == CoderResult::InputEmpty {
+                self.finished = true;
+            }
+        }
+        Ok(&self.out[self.pos..self.end])
+    }
+
     fn refill(&mut self) -> io::Result<()> {
         while self.pos == self.end && !self.finished {
             let src = self.inner.fill_buf()?;
             let last = src.is_empty();
             let (result, read, written, errors) =
-                self.decoder.decode_to_utf8(src, &mut self.out, last);
+                self.decoder.decode_to_utf8(src, &mut self.out[..], last);
             self.inner.consume(read);
             self.had_errors |= errors;
             self.pos = 0;
