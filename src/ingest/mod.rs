@@ -59,6 +59,8 @@ pub struct SourceOutcome {
     pub attempts: u32,
     pub bytes: u64,
     pub items: u64,
+    /// Guide elements skipped this build because something in them ran past a size cap.
+    pub oversized: u64,
     pub duration_ms: u64,
     pub error: Option<String>,
     /// Whether this source failed this build (it may still be usable from its cached copy).
@@ -328,6 +330,7 @@ fn from_cache(
         attempts: 0,
         bytes: 0,
         items: items.unwrap_or(0),
+        oversized: 0,
         duration_ms: 0,
         error,
         failed: failed || status == SourceStatus::Failed,

@@ -98,6 +98,7 @@ pub(super) fn store_acquired(
                 attempts: attempt.attempts,
                 bytes: s.bytes,
                 items: s.items,
+                oversized: s.oversized,
                 duration_ms,
                 error: None,
                 failed: false,
@@ -124,7 +125,16 @@ struct Stored {
     status: SourceStatus,
     bytes: u64,
     items: u64,
+    /// Guide elements skipped at a cap (see `parse::xmltv::bounded`).
+    oversized: u64,
     validators: Option<Validators>,
+}
+
+/// What parsing one file stored.
+struct Parsed {
+    items: u64,
+    /// Guide elements skipped at a cap; 0 for playlists.
+    oversized: u64,
 }
 
 fn store_one(
@@ -142,6 +152,7 @@ fn store_one(
     let items = stored_items(store, job)?;
     // Unchanged content is neither parsed nor written again.
     let unchanged = |key: &str| items.filter(|_| stored_key.as_deref() == Some(key));
+    let mut oversized = 0;
     let (status, bytes, items, validators) = match acquired {
         Acquired::NotModified => {
             let items = items
@@ -152,8 +163,9 @@ fn store_one(
             Some(items) => (SourceStatus::NotModified, bytes, items, None),
             None => {
                 let label = path.display().to_string();
-                let items = store_file(store, job, &path, &label, bytes, &key, max_size, cancel)?;
-                (SourceStatus::Fetched, bytes, items, None)
+                let parsed = store_file(store, job, &path, &label, bytes, &key, max_size, cancel)?;
+                oversized = parsed.oversized;
+                (SourceStatus::Fetched, bytes, parsed.items, None)
             }
         },
         Acquired::Http { download, key } => {
@@ -163,7 +175,7 @@ fn store_one(
                 None => {
                     let label = format!("source {name}");
                     let path = download.spool.path();
-                    let items = store_file(
+                    let parsed = store_file(
                         store,
                         job,
                         path,
@@ -173,7 +185,13 @@ fn store_one(
                         max_size,
                         cancel,
                     )?;
-                    (SourceStatus::Fetched, download.bytes, items, validators)
+                    oversized = parsed.oversized;
+                    (
+                        SourceStatus::Fetched,
+                        download.bytes,
+                        parsed.items,
+                        validators,
+                    )
                 }
             }
         }
@@ -210,12 +228,13 @@ fn store_one(
         status,
         bytes,
         items,
+        oversized,
         validators,
     })
 }
 
 /// Parse a file (local, or a download's spool) into the store: an M3U for a stream source, an
-/// XMLTV guide for a guide. Returns the items stored.
+/// XMLTV guide for a guide. Returns the items stored (and guide elements skipped at a cap).
 #[allow(clippy::too_many_arguments)]
 fn store_file(
     store: &mut Store,
@@ -226,9 +245,12 @@ fn store_file(
     key: &str,
     max_size: u64,
     cancel: &AtomicBool,
-) -> Result<u64> {
+) -> Result<Parsed> {
     match job {
-        Job::Stream(_) => store_m3u(store, job.name(), path, label, bytes, key, max_size, cancel),
+        Job::Stream(_) => Ok(Parsed {
+            items: store_m3u(store, job.name(), path, label, bytes, key, max_size, cancel)?,
+            oversized: 0,
+        }),
         Job::Guide(_) => store_xmltv(store, job.name(), path, label, key, max_size),
     }
 }
@@ -241,7 +263,7 @@ fn store_xmltv(
     label: &str,
     key: &str,
     max_size: u64,
-) -> Result<u64> {
+) -> Result<Parsed> {
     let input = decode::open(path, max_size).with_context(|| format!("cannot read {label}"))?;
     let mut reader = XmltvReader::new(input, label)?;
     let tx = store.conn.transaction()?;
@@ -258,7 +280,16 @@ fn store_xmltv(
             stats.suppressed_warnings
         );
     }
-    Ok(stats.programmes)
+    if stats.oversized > 0 {
+        warn!(
+            "{label}: {} elements skipped past a size cap (text 1 MiB, attribute 64 KiB, element 16 MiB)",
+            stats.oversized
+        );
+    }
+    Ok(Parsed {
+        items: stats.programmes,
+        oversized: stats.oversized,
+    })
 }
 
 /// Parse an M3U file (local, or a download's spool) into the store. Returns the channels

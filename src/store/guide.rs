@@ -65,6 +65,8 @@ pub struct IngestStats {
     pub warnings: Vec<Warning>,
     /// Warnings past the reader's cap, counted only.
     pub suppressed_warnings: u64,
+    /// Elements the reader skipped at a size cap.
+    pub oversized: u64,
 }
 
 /// A guide channel as stored.
@@ -204,6 +206,7 @@ pub fn replace_source(
         params![source_id, stats.channels as i64, stats.programmes as i64],
     )?;
     stats.suppressed_warnings = reader.suppressed_warnings();
+    stats.oversized = reader.oversized();
     stats.warnings = reader.take_warnings();
     Ok(stats)
 }
