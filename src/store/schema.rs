@@ -35,9 +35,21 @@ const MIGRATIONS: &[&str] = &[
     super::health::SCHEMA,
     // 3: guides (store/guide.rs).
     super::guide::SCHEMA,
-    // 4: the logo cache (logos/cache.rs).
-    crate::logos::cache::SCHEMA,
+    // 4: the logo cache (read and written by logos/cache.rs).
+    LOGOS,
 ];
+
+/// Migration 4: the logo cache, URL -> cached file and validators. Its SQL lives here, not in
+/// `logos/cache.rs` that uses the table, so that the store depends on nothing above it.
+const LOGOS: &str = "
+    CREATE TABLE logos (
+        url           TEXT PRIMARY KEY,
+        file          TEXT NOT NULL,
+        etag          TEXT,
+        last_modified TEXT,
+        fetched_at    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+";
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
