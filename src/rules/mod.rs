@@ -15,7 +15,7 @@ mod template;
 pub use ast::{Condition, Expr, Op};
 pub use error::ExprError;
 pub use mapping::Mapping;
-pub use matcher::{Groups, Matcher};
+pub use matcher::{Groups, Located, Locations, Matcher};
 pub use parser::{MAX_DEPTH, parse};
 pub use proxy::{Filter, ProxyRules, RuleStats, Verdict};
 pub use template::Template;
