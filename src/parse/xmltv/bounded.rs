@@ -175,6 +175,15 @@ pub fn ahead<R: BufRead>(r: &mut Utf8Reader<R>) -> io::Result<Ahead> {
 }
 
 fn markup<R: BufRead>(r: &mut Utf8Reader<R>) -> io::Result<Ahead> {
+    // Usually the whole tag is in the buffer already: one memchr finds its end.
+    let head = r.fill_buf()?;
+    if head.len() >= 9 && head[1] != b'!' && head[1] != b'?' {
+        let body = if head[1] == b'/' { 2 } else { 1 };
+        let kind = if body == 2 { Kind::End } else { Kind::Start };
+        if EndFinder::new(kind).feed(&head[body..]).is_some() {
+            return Ok(Ahead::Fits);
+        }
+    }
     let head = r.fill_at_least(9)?;
     let (kind, body) = Kind::of(head);
     let cap = match kind {

@@ -420,7 +420,6 @@ impl XmltvReader {
                 let text = String::from_utf8_lossy(&self.text);
                 walk.push_text(&normalize_newlines(&text));
             }
-            let line = self.line();
             match self.ahead()? {
                 Ahead::Fits => {}
                 Ahead::BadRef => {
@@ -430,7 +429,8 @@ impl XmltvReader {
                 Ahead::Oversized(s) => {
                     match s.kind {
                         Kind::Start => {
-                            let why = format!("<{}> tag longer than {} MiB (cap)", s.name, 1);
+                            let mib = bounded::MARKUP_CAP >> 20;
+                            let why = format!("<{}> tag longer than {mib} MiB (cap)", s.name);
                             walk.capped(why);
                             if !s.self_closing {
                                 walk.open(Element::new(s.name));
@@ -442,7 +442,7 @@ impl XmltvReader {
                             }
                         }
                         Kind::CData => {
-                            walk.capped(format!("CDATA longer than {} MiB (cap)", 1));
+                            walk.capped(format!("CDATA longer than {} MiB (cap)", TEXT_CAP >> 20));
                         }
                         Kind::Comment | Kind::Pi | Kind::Decl => {}
                     }
@@ -452,6 +452,7 @@ impl XmltvReader {
             let event = match self.read_event()? {
                 Ok(e) => e,
                 Err(e) => {
+                    let line = self.line();
                     count_error(&mut errors, &self.file, line, &e)?;
                     walk.fail(e.to_string());
                     continue;
@@ -489,7 +490,7 @@ impl XmltvReader {
                 Event::Eof => {
                     return Err(XmltvError::Truncated {
                         file: self.file.clone(),
-                        line,
+                        line: self.line(),
                     });
                 }
                 // Comments, PIs, a DOCTYPE in the wrong place: not data.

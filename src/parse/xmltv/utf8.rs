@@ -55,7 +55,10 @@ pub struct Utf8Reader<R> {
     pos: usize,
     end: usize,
     finished: bool,
-    newlines: u64,
+    /// Newlines in `out[..counted]` and before: counted lazily, when a line is asked for or
+    /// the buffer is about to be reused, so consuming stays a pointer bump.
+    newlines: std::cell::Cell<u64>,
+    counted: std::cell::Cell<usize>,
     had_errors: bool,
 }
 
@@ -68,14 +71,26 @@ impl<R: BufRead> Utf8Reader<R> {
             pos: 0,
             end: 0,
             finished: false,
-            newlines: 0,
+            newlines: std::cell::Cell::new(0),
+            counted: std::cell::Cell::new(0),
             had_errors: false,
         }
     }
 
     /// 1-based number of the line the next byte handed out belongs to.
     pub fn line(&self) -> u64 {
-        self.newlines + 1
+        self.count_newlines();
+        self.newlines.get() + 1
+    }
+
+    /// Count the newlines consumed since the last count.
+    fn count_newlines(&self) {
+        let from = self.counted.get();
+        if self.pos > from {
+            let n = memchr::memchr_iter(b'\n', &self.out[from..self.pos]).count() as u64;
+            self.newlines.set(self.newlines.get() + n);
+            self.counted.set(self.pos);
+        }
     }
 
     /// Whether some input was not valid in its encoding (and was replaced).
@@ -89,9 +104,11 @@ impl<R: BufRead> Utf8Reader<R> {
     pub fn fill_at_least(&mut self, n: usize) -> io::Result<&[u8]> {
         while self.end - self.pos < n && !self.finished {
             if self.pos > 0 {
+                self.count_newlines();
                 self.out.copy_within(self.pos..self.end, 0);
                 self.end -= self.pos;
                 self.pos = 0;
+                self.counted.set(0);
             }
             if self.out.len() - self.end < OUT_CAPACITY {
                 self.out.resize(self.end + OUT_CAPACITY, 0);
@@ -113,6 +130,8 @@ impl<R: BufRead> Utf8Reader<R> {
 
     fn refill(&mut self) -> io::Result<()> {
         while self.pos == self.end && !self.finished {
+            self.count_newlines();
+            self.counted.set(0);
             let src = self.inner.fill_buf()?;
             let last = src.is_empty();
             let (result, read, written, errors) =
@@ -140,16 +159,17 @@ impl<R: BufRead> Read for Utf8Reader<R> {
 }
 
 impl<R: BufRead> BufRead for Utf8Reader<R> {
+    #[inline]
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.refill()?;
+        if self.pos == self.end {
+            self.refill()?;
+        }
         Ok(&self.out[self.pos..self.end])
     }
 
+    #[inline]
     fn consume(&mut self, amt: usize) {
-        let amt = amt.min(self.end - self.pos);
-        self.newlines +=
-            memchr::memchr_iter(b'\n', &self.out[self.pos..self.pos + amt]).count() as u64;
-        self.pos += amt;
+        self.pos += amt.min(self.end - self.pos);
     }
 }
 
