@@ -15,7 +15,7 @@ use lineup::guide::time::XmltvTime;
 use lineup::model::Channel;
 use lineup::parse::m3u::M3uReader;
 use lineup::parse::xmltv::XmltvReader;
-use lineup::rules::{Matcher, Template, parse};
+use lineup::rules::{Groups, Locations, Matcher, Template, parse};
 
 /// Read an M3U text to channels, as a source is read.
 fn read_m3u(data: &[u8]) -> Vec<Channel> {
@@ -140,11 +140,20 @@ pub fn expr(input: &ExprInput) {
         (Some(m), Some(Some(index))) => m.captures(index, &ch),
         _ => None,
     };
+    let mut locations = Locations::default();
     if let Some(m) = &matcher {
         assert_eq!(m.is_match(&ch), verdict.is_some());
+        // The single-pass capturing evaluation agrees, and locates the same groups.
+        assert_eq!(m.eval_capturing(&ch, &mut locations), verdict);
+        if let (Some(Some(index)), Some(caps)) = (verdict, &captures) {
+            let located = m.located(index, &ch, &locations).expect("located groups");
+            for n in 0..caps.len() {
+                assert_eq!(located.group(n), caps.group(n), "group {n}");
+            }
+        }
     }
     if let Ok(template) = Template::parse(&input.template) {
-        let _ = template.render(&ch, captures.as_ref());
+        let _ = template.render(&ch, captures.as_ref().map(|c| c as &dyn Groups));
         let printed = template.to_string();
         let again = Template::parse(&printed).unwrap_or_else(|e| {
             panic!(
@@ -178,7 +187,7 @@ pub fn units(data: &[u8]) {
 pub fn config(data: &[u8]) {
     let path = Path::new("/fuzz/lineup.toml");
     let text = String::from_utf8_lossy(data).into_owned();
-    if let Err(errors) = Config::from_text(path, text) {
+    if let Err(errors) = Config::from_text_checked(path, text, &[lineup::rules::validate]) {
         assert!(!errors.0.is_empty(), "rejected without a reason");
         for e in &errors.0 {
             assert_eq!(e.path, path);

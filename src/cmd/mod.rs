@@ -18,5 +18,6 @@ use crate::exit::{Exit, Failure};
 /// usage error (exit 2).
 pub fn load_config(arg: Option<&std::path::Path>) -> Result<Config, Failure> {
     let path = crate::config::locate(arg);
-    Config::load(&path).map_err(|e: ConfigErrors| Failure::new(Exit::Usage, e))
+    Config::load_checked(&path, &[crate::rules::validate])
+        .map_err(|e: ConfigErrors| Failure::new(Exit::Usage, e))
 }

@@ -63,9 +63,21 @@ pub struct Config {
     pub text: String,
 }
 
+/// A check of a parsed configuration made by a module that builds on this one (the rules
+/// engine compiles every filter and mapping, `rules::validate`). Loading takes such checks as
+/// arguments, so that configuration depends on none of the modules that read it.
+pub type Check = fn(&Config) -> Vec<ConfigError>;
+
 impl Config {
-    /// Read, parse and validate `path`.
+    /// Read, parse and validate `path` with this module's checks only (the shape of the file,
+    /// names, references between sections); [`Config::load_checked`] adds others.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        Self::load_checked(path, &[])
+    }
+
+    /// Read, parse and validate `path`: this module's checks, then `checks`, every error
+    /// reported.
+    pub fn load_checked(path: &Path, checks: &[Check]) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors(vec![ConfigError {
                 path: path.to_path_buf(),
@@ -74,11 +86,21 @@ impl Config {
                 message: format!("cannot read configuration: {e}"),
             }])
         })?;
-        Self::from_text(path, text)
+        Self::from_text_checked(path, text, checks)
     }
 
-    /// Parse and validate configuration text that came from `path`.
+    /// Parse and validate configuration text that came from `path` (this module's checks
+    /// only, as [`Config::load`]).
     pub fn from_text(path: &Path, text: String) -> Result<Config, ConfigErrors> {
+        Self::from_text_checked(path, text, &[])
+    }
+
+    /// Parse and validate configuration text that came from `path`, with `checks` too.
+    pub fn from_text_checked(
+        path: &Path,
+        text: String,
+        checks: &[Check],
+    ) -> Result<Config, ConfigErrors> {
         let text = text
             .strip_prefix('\u{feff}')
             .map(str::to_string)
@@ -115,7 +137,10 @@ impl Config {
             dir,
             text,
         };
-        let errors = validate::validate(&config);
+        let mut errors = validate::validate(&config);
+        for check in checks {
+            errors.extend(check(&config));
+        }
         if errors.is_empty() {
             Ok(config)
         } else {

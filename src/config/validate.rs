@@ -1,6 +1,8 @@
 //! Checks that serde cannot make: unique names, references between tables, one-of keys,
 //! ranges, and features that are parsed but not built yet. Every problem is collected, so one
-//! `lineup check` shows them all.
+//! `lineup check` shows them all. Filter and mapping expressions are compiled by
+//! `rules::validate`, which `cmd::load_config` passes in as a [`super::Check`]: configuration
+//! does not depend on the rules engine.
 
 use std::collections::HashSet;
 
@@ -263,7 +265,6 @@ pub(super) fn validate(config: &Config) -> Vec<ConfigError> {
     }
 
     output_paths(config, &mut errors);
-    errors.extend(crate::rules::validate(config));
     errors
 }
 

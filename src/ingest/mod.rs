@@ -74,6 +74,8 @@ pub struct SourceOutcome {
     pub items: u64,
     /// Items of the last good copy before this build; `None` when there was none.
     pub previous_items: Option<u64>,
+    /// Guide elements skipped this build because something in them ran past a size cap.
+    pub oversized: u64,
     pub duration_ms: u64,
     pub error: Option<String>,
     /// Whether this source failed this build (it may still be usable from its cached copy).
@@ -413,6 +415,7 @@ fn from_cache(
         bytes: 0,
         items: items.unwrap_or(0),
         previous_items: items,
+        oversized: 0,
         duration_ms: 0,
         error,
         failed: failed || status == SourceStatus::Failed,

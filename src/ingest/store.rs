@@ -117,6 +117,7 @@ pub(super) fn store_acquired(
                 bytes: s.bytes,
                 items: s.items,
                 previous_items,
+                oversized: s.oversized,
                 duration_ms,
                 error: None,
                 failed: false,
@@ -151,7 +152,16 @@ struct Stored {
     status: SourceStatus,
     bytes: u64,
     items: u64,
+    /// Guide elements skipped at a cap (see `parse::xmltv::bounded`).
+    oversized: u64,
     validators: Option<Validators>,
+}
+
+/// What parsing one file stored.
+struct Parsed {
+    items: u64,
+    /// Guide elements skipped at a cap; 0 for playlists.
+    oversized: u64,
 }
 
 fn store_one(
@@ -171,6 +181,7 @@ fn store_one(
     let items = stored_items(store, job)?;
     // Unchanged content is neither parsed nor written again.
     let unchanged = |key: &str| items.filter(|_| stored_key.as_deref() == Some(key));
+    let mut oversized = 0;
     let (status, bytes, items, validators) = match acquired {
         Acquired::NotModified => {
             let items = items
@@ -181,10 +192,11 @@ fn store_one(
             Some(items) => (SourceStatus::NotModified, bytes, items, None),
             None => {
                 let label = path.display().to_string();
-                let items = store_file(
+                let parsed = store_file(
                     store, job, &path, &label, bytes, &key, parsed, max_size, guard, cancel,
                 )?;
-                (SourceStatus::Fetched, bytes, items, None)
+                oversized = parsed.oversized;
+                (SourceStatus::Fetched, bytes, parsed.items, None)
             }
         },
         Acquired::Http { download, key } => {
@@ -194,7 +206,7 @@ fn store_one(
                 None => {
                     let label = format!("source {name}");
                     let path = download.spool.path();
-                    let items = store_file(
+                    let parsed = store_file(
                         store,
                         job,
                         path,
@@ -206,7 +218,13 @@ fn store_one(
                         guard,
                         cancel,
                     )?;
-                    (SourceStatus::Fetched, download.bytes, items, validators)
+                    oversized = parsed.oversized;
+                    (
+                        SourceStatus::Fetched,
+                        download.bytes,
+                        parsed.items,
+                        validators,
+                    )
                 }
             }
         }
@@ -244,12 +262,13 @@ fn store_one(
         status,
         bytes,
         items,
+        oversized,
         validators,
     })
 }
 
 /// Parse a file (local, or a download's spool) into the store: an M3U for a stream source, an
-/// XMLTV guide for a guide. Returns the items stored.
+/// XMLTV guide for a guide. Returns the items stored (and guide elements skipped at a cap).
 #[allow(clippy::too_many_arguments)]
 fn store_file(
     store: &mut Store,
@@ -262,12 +281,15 @@ fn store_file(
     max_size: u64,
     guard: Guard,
     cancel: &AtomicBool,
-) -> Result<u64> {
+) -> Result<Parsed> {
     let name = job.name();
     match job {
-        Job::Stream(_) => store_m3u(
-            store, name, path, label, bytes, key, max_size, guard, cancel,
-        ),
+        Job::Stream(_) => Ok(Parsed {
+            items: store_m3u(
+                store, name, path, label, bytes, key, max_size, guard, cancel,
+            )?,
+            oversized: 0,
+        }),
         Job::Guide(_) => store_xmltv(store, name, path, label, key, parsed, max_size, guard),
     }
 }
@@ -284,7 +306,7 @@ fn store_xmltv(
     parsed: Option<Result<ParsedGuide>>,
     max_size: u64,
     guard: Guard,
-) -> Result<u64> {
+) -> Result<Parsed> {
     let parsed = match parsed {
         Some(parsed) => parsed?,
         None => {
@@ -312,7 +334,16 @@ fn store_xmltv(
             stats.suppressed_warnings
         );
     }
-    Ok(stats.programmes)
+    if stats.oversized > 0 {
+        warn!(
+            "{label}: {} elements skipped past a size cap (text 1 MiB, attribute 64 KiB, element 16 MiB)",
+            stats.oversized
+        );
+    }
+    Ok(Parsed {
+        items: stats.programmes,
+        oversized: stats.oversized,
+    })
 }
 
 /// Parse an M3U file (local, or a download's spool) into the store. Returns the channels

@@ -1,23 +1,12 @@
 //! The logo cache in the database: for every logo URL fetched before, the file it was stored
 //! as (a content hash, see `fetch.rs`) and the validators to ask "has it changed?" with. The
 //! files themselves live in the proxy's `logos.dir`; a row whose file is gone there is fetched
-//! again unconditionally.
+//! again unconditionally. The `logos` table is created by migration 4 in `store/schema.rs`.
 
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::fetch::Validators;
-
-/// Migration 4 (`store/schema.rs`): URL -> cached file and validators.
-pub const SCHEMA: &str = "
-    CREATE TABLE logos (
-        url           TEXT PRIMARY KEY,
-        file          TEXT NOT NULL,
-        etag          TEXT,
-        last_modified TEXT,
-        fetched_at    INTEGER NOT NULL
-    ) WITHOUT ROWID;
-";
 
 /// What the cache knows of one URL.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,9 @@
 //! cheap `/proc/self/statm` read, refreshed at most every [`RSS_EVERY`] checks), as a share of
 //! the budget: optimal < 50%, moderate < 70%, high < 85%, critical < 95%, emergency beyond.
 //! Resident size counts what accounting cannot see (allocator slack, SQLite's page cache,
-//! libraries), so the two together keep the process near its budget.
+//! libraries), so the two together keep the process near its budget. What a build reports
+//! (peak resident size, worst pressure) comes from the kernel's high-water mark (`VmHWM`),
+//! not from these samples.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -180,8 +182,12 @@ impl Budget {
         level
     }
 
+    /// The worst pressure of the build so far: the worst level seen by [`Budget::pressure`],
+    /// or the level of the process's real peak resident size ([`peak_rss`], `VmHWM`) if that
+    /// is worse. Sampling alone misses a spike between two reads.
     pub fn max_pressure(&self) -> Pressure {
-        Pressure::from_u8(self.max_level.load(Ordering::Relaxed))
+        let sampled = Pressure::from_u8(self.max_level.load(Ordering::Relaxed));
+        sampled.max(Pressure::from_share(peak_rss() as f64 / self.limit as f64))
     }
 
     pub fn peak_reserved(&self) -> u64 {
@@ -311,5 +317,14 @@ mod tests {
         let tiny = Budget::new(1);
         assert_eq!(tiny.pressure(), Pressure::Emergency);
         assert_eq!(tiny.max_pressure(), Pressure::Emergency);
+    }
+
+    #[test]
+    fn worst_pressure_counts_the_real_peak_between_samples() {
+        // No pressure check ever ran, but the process did reach this size.
+        let peak = peak_rss();
+        assert!(peak >= current_rss() && peak > 0);
+        let budget = Budget::new(peak);
+        assert_eq!(budget.max_pressure(), Pressure::Emergency);
     }
 }

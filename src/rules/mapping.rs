@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use toml::Spanned;
 
 use super::error::ExprError;
-use super::matcher::Matcher;
+use super::matcher::{Groups, Locations, Matcher};
 use super::template::Template;
 use crate::config::values::EnvString;
 use crate::config::{Config, ConfigError, MappingDef};
@@ -80,33 +80,48 @@ impl Mapping {
         &self.name
     }
 
-    /// Apply to one channel; true when a field changed.
+    /// Apply to one channel; true when a field changed. A `when` whose groups the templates
+    /// use is evaluated once, capturing into per-thread buffers; one that does not match
+    /// costs no allocation and no write.
     pub fn apply(&self, ch: &mut Channel) -> bool {
-        let capture = match &self.when {
-            None => None,
-            Some(when) => match when.eval(ch) {
-                None => return false,
-                Some(capture) => capture,
-            },
+        let Some(when) = &self.when else {
+            return SCRATCH.with_borrow_mut(|scratch| self.write(ch, None, scratch));
         };
-        SCRATCH.with_borrow_mut(|scratch| self.write(ch, capture, scratch))
+        if !self.uses_groups {
+            return match when.eval(ch) {
+                None => false,
+                Some(_) => SCRATCH.with_borrow_mut(|scratch| self.write(ch, None, scratch)),
+            };
+        }
+        SCRATCH.with_borrow_mut(
+            |scratch| match when.eval_capturing(ch, &mut scratch.locations) {
+                None => false,
+                Some(capture) => self.write(ch, capture, scratch),
+            },
+        )
     }
 
     /// Render every template against the channel as it is, then write. Values are rendered
     /// into one reused buffer and copied into the fields' own buffers, so a mapping that
-    /// rewrites existing fields allocates nothing (issue 4).
+    /// rewrites existing fields allocates nothing (issue 4). `capture` is the index of the
+    /// `matches` whose groups `$N` reads, as located in `scratch.locations`.
     fn write(&self, ch: &mut Channel, capture: Option<usize>, scratch: &mut Scratch) -> bool {
-        let Scratch { buf, updates } = scratch;
+        let Scratch {
+            buf,
+            updates,
+            locations,
+        } = scratch;
         buf.clear();
         updates.clear();
         {
-            let captures = match (&self.when, capture) {
-                (Some(when), Some(i)) if self.uses_groups => when.captures(i, ch),
+            let located = match (&self.when, capture) {
+                (Some(when), Some(i)) if self.uses_groups => when.located(i, ch, locations),
                 _ => None,
             };
+            let groups = located.as_ref().map(|l| l as &dyn Groups);
             for (k, (_, t)) in self.set.iter().enumerate() {
                 let start = buf.len();
-                t.render_into(ch, captures.as_ref(), buf);
+                t.render_into(ch, groups, buf);
                 updates.push((k, start, buf.len()));
             }
             for (k, (field, t)) in self.default.iter().enumerate() {
@@ -117,7 +132,7 @@ impl Mapping {
                     .map_or(ch.get(field), |&(_, s, e)| &buf[s..e]);
                 if current.is_empty() {
                     let start = buf.len();
-                    t.render_into(ch, captures.as_ref(), buf);
+                    t.render_into(ch, groups, buf);
                     updates.push((self.set.len() + k, start, buf.len()));
                 }
             }
@@ -143,12 +158,13 @@ impl Mapping {
     }
 }
 
-/// Per-thread buffers for [`Mapping::apply`]: the rendered values, back to back, and per
-/// value (template index, start, end).
+/// Per-thread buffers for [`Mapping::apply`]: the rendered values, back to back, per value
+/// (template index, start, end), and the capture buffers of every capturing regex.
 #[derive(Default)]
 struct Scratch {
     buf: String,
     updates: Vec<(usize, usize, usize)>,
+    locations: Locations,
 }
 
 thread_local! {

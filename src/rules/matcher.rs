@@ -1,11 +1,13 @@
 //! Expressions compiled for evaluation: regexes built once, case-insensitive text operators on
 //! ASCII needles done by byte comparison (no lowercased copies), and field values read by
 //! reference. Evaluating never allocates, so a mapping whose `when` does not match costs no
-//! allocation.
+//! allocation. A `matches` whose groups a mapping uses is run once, with captures, into
+//! per-thread [`Locations`] reused across channels: no second pass, no allocation.
 
 use std::cmp::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
-use regex::{Captures, Regex, RegexBuilder};
+use regex::{CaptureLocations, Captures, Regex, RegexBuilder};
 
 use super::ast::{Condition, Expr, Op};
 use super::error::ExprError;
@@ -16,8 +18,61 @@ use crate::model::{Channel, Field};
 #[derive(Debug, Clone)]
 pub struct Matcher {
     root: Node,
-    /// The `matches` conditions (not negated), by capture index: the regex and its field.
-    captures: Vec<(Field, Regex)>,
+    /// The `matches` conditions (not negated), by capture index.
+    captures: Vec<Capture>,
+}
+
+/// A `matches` condition whose groups a template may use.
+#[derive(Debug, Clone)]
+struct Capture {
+    field: Field,
+    re: Regex,
+    /// Process-wide id, to find this regex's buffers in [`Locations`].
+    id: usize,
+}
+
+/// Ids for [`Capture`]: every compiled capturing regex gets its own.
+static NEXT_CAPTURE_ID: AtomicUsize = AtomicUsize::new(0);
+
+/// Capture buffers of the capturing regexes, by [`Capture::id`]: kept per thread and reused
+/// for every channel, so capturing allocates only the first time a thread uses a regex.
+#[derive(Debug, Default)]
+pub struct Locations {
+    slots: Vec<Option<CaptureLocations>>,
+}
+
+impl Locations {
+    fn of(&mut self, capture: &Capture) -> &mut CaptureLocations {
+        if self.slots.len() <= capture.id {
+            self.slots.resize_with(capture.id + 1, || None);
+        }
+        self.slots[capture.id].get_or_insert_with(|| capture.re.capture_locations())
+    }
+}
+
+/// The groups of one `matches` on one channel, for rendering templates (`$N`).
+pub trait Groups {
+    /// Group `n`, or `None` when it did not take part in the match.
+    fn group(&self, n: usize) -> Option<&str>;
+}
+
+impl Groups for Captures<'_> {
+    fn group(&self, n: usize) -> Option<&str> {
+        self.get(n).map(|m| m.as_str())
+    }
+}
+
+/// Groups as located by a capturing evaluation ([`Matcher::eval_capturing`]).
+pub struct Located<'a> {
+    hay: &'a str,
+    locations: &'a CaptureLocations,
+}
+
+impl Groups for Located<'_> {
+    fn group(&self, n: usize) -> Option<&str> {
+        let (start, end) = self.locations.get(n)?;
+        self.hay.get(start..end)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -170,29 +225,97 @@ impl Matcher {
 
     /// Whether the channel matches.
     pub fn is_match(&self, ch: &Channel) -> bool {
-        eval(&self.root, ch).0
+        self.eval_node(&self.root, ch, None).0
     }
 
     /// `None` when the channel does not match; else the capture index of the first `matches`
     /// condition, in the order written, that made the expression true (if any).
     pub fn eval(&self, ch: &Channel) -> Option<Option<usize>> {
-        let (ok, capture) = eval(&self.root, ch);
+        let (ok, capture) = self.eval_node(&self.root, ch, None);
         ok.then_some(capture)
     }
 
-    /// The groups of capture index `index` (from [`Matcher::eval`]) on this channel.
+    /// [`Matcher::eval`], with the `matches` conditions run once with captures into
+    /// `locations`; then [`Matcher::located`] gives the groups without running them again.
+    pub fn eval_capturing(&self, ch: &Channel, locations: &mut Locations) -> Option<Option<usize>> {
+        let (ok, capture) = self.eval_node(&self.root, ch, Some(locations));
+        ok.then_some(capture)
+    }
+
+    /// The groups of capture index `index` found by [`Matcher::eval_capturing`] on `ch`.
+    pub fn located<'a>(
+        &self,
+        index: usize,
+        ch: &'a Channel,
+        locations: &'a Locations,
+    ) -> Option<Located<'a>> {
+        let capture = self.captures.get(index)?;
+        Some(Located {
+            hay: ch.get(&capture.field),
+            locations: locations.slots.get(capture.id)?.as_ref()?,
+        })
+    }
+
+    /// The groups of capture index `index` (from [`Matcher::eval`]) on this channel, running
+    /// its regex again (allocates; [`Matcher::eval_capturing`] does not).
     pub fn captures<'c>(&self, index: usize, ch: &'c Channel) -> Option<Captures<'c>> {
-        let (field, re) = self.captures.get(index)?;
-        re.captures(ch.get(field))
+        let capture = self.captures.get(index)?;
+        capture.re.captures(ch.get(&capture.field))
     }
 
     /// The largest group number any `matches` condition defines (0 without groups).
     pub fn max_group(&self) -> usize {
         self.captures
             .iter()
-            .map(|(_, re)| re.captures_len() - 1)
+            .map(|c| c.re.captures_len() - 1)
             .max()
             .unwrap_or(0)
+    }
+
+    /// Short-circuit evaluation: the result, and the capture index of the first `matches`
+    /// condition that contributed to a true result. With `locations`, capturing conditions
+    /// record their groups there as they are tested.
+    fn eval_node(
+        &self,
+        node: &Node,
+        ch: &Channel,
+        mut locations: Option<&mut Locations>,
+    ) -> (bool, Option<usize>) {
+        match node {
+            Node::Cond(c) => {
+                let hay = ch.get(&c.field);
+                let ok = match (c.capture, locations) {
+                    (Some(i), Some(locations)) => {
+                        let capture = &self.captures[i];
+                        let slots = locations.of(capture);
+                        capture.re.captures_read(slots, hay).is_some()
+                    }
+                    _ => c.test.eval(hay) != c.negated,
+                };
+                (ok, if ok { c.capture } else { None })
+            }
+            Node::Not(inner) => (!self.eval_node(inner, ch, locations).0, None),
+            Node::And(list) => {
+                let mut first = None;
+                for e in list {
+                    let (ok, capture) = self.eval_node(e, ch, locations.as_deref_mut());
+                    if !ok {
+                        return (false, None);
+                    }
+                    first = first.or(capture);
+                }
+                (true, first)
+            }
+            Node::Or(list) => {
+                for e in list {
+                    let (ok, capture) = self.eval_node(e, ch, locations.as_deref_mut());
+                    if ok {
+                        return (true, capture);
+                    }
+                }
+                (false, None)
+            }
+        }
     }
 }
 
@@ -200,7 +323,7 @@ fn build(
     expr: &Expr,
     offsets: &[usize],
     next: &mut usize,
-    captures: &mut Vec<(Field, Regex)>,
+    captures: &mut Vec<Capture>,
 ) -> Result<Node, ExprError> {
     Ok(match expr {
         Expr::Cond(c) => {
@@ -209,7 +332,11 @@ fn build(
             let test = Test::compile(c).map_err(|m| ExprError::new(offset, m))?;
             let capture = match (&test, c.op, c.negated) {
                 (Test::Regex(re), Op::Matches, false) => {
-                    captures.push((c.field.clone(), re.clone()));
+                    captures.push(Capture {
+                        field: c.field.clone(),
+                        re: re.clone(),
+                        id: NEXT_CAPTURE_ID.fetch_add(1, AtomicOrdering::Relaxed),
+                    });
                     Some(captures.len() - 1)
                 }
                 _ => None,
@@ -233,34 +360,6 @@ fn build(
                 .collect::<Result<_, _>>()?,
         ),
     })
-}
-
-/// Short-circuit evaluation: the result, and the capture index of the first `matches`
-/// condition that contributed to a true result.
-fn eval(node: &Node, ch: &Channel) -> (bool, Option<usize>) {
-    match node {
-        Node::Cond(c) => {
-            let ok = c.test.eval(ch.get(&c.field)) != c.negated;
-            (ok, if ok { c.capture } else { None })
-        }
-        Node::Not(inner) => (!eval(inner, ch).0, None),
-        Node::And(list) => {
-            let mut first = None;
-            for e in list {
-                let (ok, capture) = eval(e, ch);
-                if !ok {
-                    return (false, None);
-                }
-                first = first.or(capture);
-            }
-            (true, first)
-        }
-        Node::Or(list) => list
-            .iter()
-            .map(|e| eval(e, ch))
-            .find(|(ok, _)| *ok)
-            .unwrap_or((false, None)),
-    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ mod template;
 pub use ast::{Condition, Expr, Op};
 pub use error::ExprError;
 pub use mapping::Mapping;
-pub use matcher::Matcher;
+pub use matcher::{Groups, Located, Locations, Matcher};
 pub use parser::{MAX_DEPTH, parse};
 pub use proxy::{Filter, ProxyRules, RuleStats, Verdict};
 pub use template::Template;
@@ -24,7 +24,8 @@ use crate::config::{Config, ConfigError};
 
 /// Compile every `[[filter]]` and `[[mapping]]` of the configuration (used by a proxy or not)
 /// and check numbering groups, reporting every problem. Unknown or read-only mapping keys are
-/// reported by `config::validate`, not here, so they are not reported twice.
+/// reported by `config::validate`, not here, so they are not reported twice. A
+/// [`crate::config::Check`]: `cmd::load_config` runs it when loading the configuration.
 pub fn validate(config: &Config) -> Vec<ConfigError> {
     let mut errors = Vec::new();
     for def in &config.file.filters {
@@ -58,5 +59,7 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
     errors
 }
 
+#[cfg(test)]
+mod alloc_tests;
 #[cfg(test)]
 mod tests;

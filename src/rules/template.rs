@@ -12,9 +12,8 @@
 
 use std::fmt::Write as _;
 
-use regex::Captures;
-
 use super::error::ExprError;
+use super::matcher::Groups;
 use crate::model::{Channel, Field};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +97,7 @@ impl Template {
     }
 
     /// Render against the channel as it is now, with `captures` for `$N`.
-    pub fn render(&self, ch: &Channel, captures: Option<&Captures<'_>>) -> String {
+    pub fn render(&self, ch: &Channel, captures: Option<&dyn Groups>) -> String {
         // Capacity guess: literals and fields are short; one allocation in the common case.
         let mut out = String::with_capacity(32);
         self.render_into(ch, captures, &mut out);
@@ -107,14 +106,14 @@ impl Template {
 
     /// [`Template::render`], appending to `out` (a buffer reused across channels, so that
     /// rendering does not allocate).
-    pub fn render_into(&self, ch: &Channel, captures: Option<&Captures<'_>>, out: &mut String) {
+    pub fn render_into(&self, ch: &Channel, captures: Option<&dyn Groups>, out: &mut String) {
         for part in &self.parts {
             match part {
                 Part::Lit(s) => out.push_str(s),
                 Part::Field(f) => out.push_str(ch.get(f)),
                 Part::Group(n) => {
-                    if let Some(m) = captures.and_then(|c| c.get(*n)) {
-                        out.push_str(m.as_str());
+                    if let Some(group) = captures.and_then(|c| c.group(*n)) {
+                        out.push_str(group);
                     }
                 }
             }
@@ -179,7 +178,7 @@ mod tests {
         let caps = re.captures(&c.name).unwrap();
         let t = Template::parse("$1|$2|$3").unwrap();
         assert_eq!(t.max_group(), 3);
-        assert_eq!(t.render(&c, Some(&caps)), "BBC One|1|");
+        assert_eq!(t.render(&c, Some(&caps as &dyn Groups)), "BBC One|1|");
     }
 
     #[test]

@@ -20,7 +20,8 @@ fn config(rules: &str, proxy: &str) -> Result<Config, String> {
     let text = format!(
         "{SOURCE}\n{rules}\n[[proxy]]\nname = \"p\"\nsources = [\"a\"]\nm3u = \"p.m3u\"\n{proxy}\n"
     );
-    Config::from_text(Path::new("/tmp/lineup.toml"), text).map_err(|e| e.to_string())
+    Config::from_text_checked(Path::new("/tmp/lineup.toml"), text, &[validate])
+        .map_err(|e| e.to_string())
 }
 
 fn rules(rules: &str, proxy: &str) -> ProxyRules {

@@ -93,6 +93,8 @@ pub struct IngestStats {
     pub warnings: Vec<Warning>,
     /// Warnings past the reader's cap, counted only.
     pub suppressed_warnings: u64,
+    /// Elements the reader skipped at a size cap.
+    pub oversized: u64,
 }
 
 /// A guide channel as stored.

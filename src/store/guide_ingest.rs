@@ -28,6 +28,8 @@ pub struct ParsedGuide {
     programmes: u64,
     warnings: Vec<Warning>,
     suppressed_warnings: u64,
+    /// Elements skipped because something in them ran past a size cap.
+    oversized: u64,
 }
 
 impl ParsedGuide {
@@ -130,6 +132,7 @@ pub fn parse(reader: &mut XmltvReader, spool_dir: &std::path::Path) -> Result<Pa
         channels,
         programmes,
         suppressed_warnings: reader.suppressed_warnings(),
+        oversized: reader.oversized(),
         warnings: reader.take_warnings(),
     })
 }
@@ -234,5 +237,6 @@ pub fn store(tx: &Transaction<'_>, source: &str, parsed: ParsedGuide) -> Result<
         programmes: parsed.programmes,
         warnings: parsed.warnings,
         suppressed_warnings: parsed.suppressed_warnings,
+        oversized: parsed.oversized,
     })
 }

@@ -35,8 +35,8 @@ const MIGRATIONS: &[&str] = &[
     super::health::SCHEMA,
     // 3: guides (store/guide.rs).
     super::guide::SCHEMA,
-    // 4: the logo cache (logos/cache.rs).
-    crate::logos::cache::SCHEMA,
+    // 4: the logo cache (read and written by logos/cache.rs).
+    LOGOS,
     // 5: what each proxy's outputs were last built from (store/builds.rs).
     super::builds::SCHEMA,
     // 6: stream probe results (probe/store.rs).
@@ -52,6 +52,17 @@ pub fn is_current(conn: &Connection) -> rusqlite::Result<bool> {
     let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     Ok(done.max(0) as usize >= MIGRATIONS.len())
 }
+/// Migration 4: the logo cache, URL -> cached file and validators. Its SQL lives here, not in
+/// `logos/cache.rs` that uses the table, so that the store depends on nothing above it.
+const LOGOS: &str = "
+    CREATE TABLE logos (
+        url           TEXT PRIMARY KEY,
+        file          TEXT NOT NULL,
+        etag          TEXT,
+        last_modified TEXT,
+        fetched_at    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+";
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     migrate_to(conn, MIGRATIONS.len())

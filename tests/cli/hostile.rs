@@ -18,7 +18,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// A gzip stream of `head`, then `count` copies of `chunk`, then `tail`: what a reader sees is
 /// `head + chunk * count + tail`, at the disk cost of one compressed chunk per copy.
-fn gzip_stream(head: &[u8], chunk: &[u8], count: usize, tail: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip_stream(head: &[u8], chunk: &[u8], count: usize, tail: &[u8]) -> Vec<u8> {
     let member = gzip(chunk);
     let mut out = gzip(head);
     for _ in 0..count {

@@ -1,6 +1,7 @@
 //! Integration tests: the real `lineup` binary, a fresh temporary directory per test, a real
 //! SQLite file. One test binary (as ripgrep and just do) so it links once.
 
+mod big_guides;
 mod build;
 mod commands;
 mod config_errors;

@@ -8,12 +8,19 @@
 //!   one reference long; an element using another entity is malformed;
 //! - a malformed `<channel>` or `<programme>` is skipped with a [`Warning`] naming the file and
 //!   line, and reading goes on with the next one;
+//! - memory is bounded whatever the guide holds ([`bounded`]): one text node, one attribute
+//!   value and one element have caps, and an element past one is skipped (never buffered
+//!   whole) with a located warning and a count ([`XmltvReader::oversized`]); text outside
+//!   elements (whitespace, NUL runs, junk) is skipped without being buffered;
 //! - input that is not XML, has no `<tv>` root, or ends before `</tv>` (a truncated download)
 //!   is an [`XmltvError`]: the whole source failed, and its previous copy should be kept.
 
+pub mod bounded;
+mod items;
 mod reader;
 pub mod tree;
 pub mod utf8;
+mod walk;
 
 use std::fmt;
 

@@ -1,18 +1,20 @@
 //! The pull loop over quick-xml events. quick-xml's own end-tag checks are off: this reader
 //! keeps its own stack per item so that after a bad end tag it can tell which element was
-//! broken, skip just that `<programme>` or `<channel>`, and resume at the next one.
+//! broken, skip just that `<programme>` or `<channel>`, and resume at the next one. quick-xml
+//! never sees text, and only sees markup that fits its cap: [`bounded`] reads text and skips
+//! what runs past a cap, so memory stays bounded whatever the guide holds.
 
-use std::borrow::Cow;
 use std::io::BufRead;
 use std::path::Path;
 
-use quick_xml::XmlVersion;
-use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::events::Event;
 
-use super::tree::{Element, Node};
+use super::bounded::{self, Ahead, Kind, Skipped, TEXT_CAP};
+use super::items::{channel, parse_attrs, programme, resolve_ref};
+use super::tree::Element;
 use super::utf8::{self, Utf8Reader};
-use super::{GuideChannel, Item, Programme, Warning, XmltvError};
-use crate::guide::time::XmltvTime;
+use super::walk::{Closed, NODE_COST, Subtree, Walk, normalize_newlines};
+use super::{Item, Warning, XmltvError};
 
 /// Warnings kept per file; past this they are only counted, so a broken guide with a million
 /// bad programmes does not fill memory with messages.
@@ -50,14 +52,11 @@ pub struct XmltvReader {
     tv_attrs: Vec<(String, String)>,
     warnings: Vec<Warning>,
     suppressed: u64,
+    /// Elements skipped because something in them ran past a cap.
+    oversized: u64,
+    /// Text read by [`bounded::text`], reused.
+    text: Vec<u8>,
     done: bool,
-}
-
-/// The outcome of reading one item's subtree.
-enum Subtree {
-    Ok(Element),
-    /// Malformed: why. The item is skipped.
-    Bad(String),
 }
 
 impl XmltvReader {
@@ -96,6 +95,8 @@ impl XmltvReader {
             tv_attrs: Vec::new(),
             warnings: Vec::new(),
             suppressed: 0,
+            oversized: 0,
+            text: Vec::new(),
             done: false,
         };
         if let Some(label) = unknown {
@@ -127,6 +128,12 @@ impl XmltvReader {
     /// Warnings past the cap, counted only.
     pub fn suppressed_warnings(&self) -> u64 {
         self.suppressed
+    }
+
+    /// Elements skipped (with a warning) because text, a tag, an attribute value or the
+    /// whole element ran past its cap (see [`bounded`]).
+    pub fn oversized(&self) -> u64 {
+        self.oversized
     }
 
     /// 1-based line the reader is at.
@@ -164,6 +171,30 @@ impl XmltvReader {
         }
     }
 
+    fn io_error(&self, e: std::io::Error) -> XmltvError {
+        XmltvError::Io {
+            file: self.file.clone(),
+            source: e,
+        }
+    }
+
+    /// Read (and skip) text outside any item: whitespace, or junk that is warned about.
+    /// Before the root, junk is not XML: stop at its first byte.
+    fn skip_outside_text(&mut self, before_root: bool) -> Result<bool, XmltvError> {
+        let line = self.line();
+        let run = bounded::text(self.xml.get_mut(), 0, None, before_root)
+            .map_err(|e| self.io_error(e))?;
+        if run.junk && !before_root {
+            let msg = format!("skipped {} bytes of text outside elements", run.len);
+            self.warn_at(line, msg);
+        }
+        Ok(run.junk)
+    }
+
+    fn ahead(&mut self) -> Result<Ahead, XmltvError> {
+        bounded::ahead(self.xml.get_mut()).map_err(|e| self.io_error(e))
+    }
+
     /// Skip the prolog (declaration, DOCTYPE, comments) up to `<tv>`.
     fn find_root(&mut self) -> Result<(), XmltvError> {
         let not_xml = |r: &Self, detail: String| XmltvError::NotXml {
@@ -172,6 +203,21 @@ impl XmltvReader {
             detail,
         };
         loop {
+            if self.skip_outside_text(true)? {
+                return Err(not_xml(self, "text before the root element".into()));
+            }
+            match self.ahead()? {
+                Ahead::Fits => {}
+                Ahead::BadRef => {
+                    return Err(not_xml(self, "content before the root element".into()));
+                }
+                Ahead::Oversized(s) if matches!(s.kind, Kind::Start | Kind::End | Kind::CData) => {
+                    let detail = format!("markup longer than {} MiB", bounded::MARKUP_CAP >> 20);
+                    return Err(not_xml(self, detail));
+                }
+                // A huge comment, PI or DOCTYPE: skipped, never interpreted.
+                Ahead::Oversized(_) => continue,
+            }
             let event = match self.read_event()? {
                 Ok(e) => e,
                 Err(e) => {
@@ -187,7 +233,8 @@ impl XmltvReader {
                         Ok(attrs) => self.tv_attrs = attrs,
                         Err(why) => {
                             let line = self.line();
-                            self.warn_at(line, format!("<tv> attributes ignored: {why}"));
+                            let msg = format!("<tv> attributes ignored: {}", why.message);
+                            self.warn_at(line, msg);
                         }
                     }
                     self.done = empty;
@@ -214,6 +261,14 @@ impl XmltvReader {
         }
     }
 
+    /// Report a skipped item.
+    fn skipped(&mut self, line: u64, name: &str, why: &str, over_cap: bool) {
+        if over_cap {
+            self.oversized += 1;
+        }
+        self.warn_at(line, format!("skipped malformed <{name}>: {why}"));
+    }
+
     /// The next channel or programme; `None` after `</tv>`.
     pub fn next_item(&mut self) -> Result<Option<Item>, XmltvError> {
         let mut errors = 0;
@@ -221,7 +276,19 @@ impl XmltvReader {
             if self.done {
                 return Ok(None);
             }
+            self.skip_outside_text(false)?;
             let line = self.line();
+            match self.ahead()? {
+                Ahead::Fits => {}
+                Ahead::BadRef => {
+                    self.warn_at(line, "skipped a malformed reference".into());
+                    continue;
+                }
+                Ahead::Oversized(s) => {
+                    self.oversized_outside(line, s)?;
+                    continue;
+                }
+            }
             let event = match self.read_event()? {
                 Ok(e) => e,
                 Err(e) => {
@@ -254,30 +321,33 @@ impl XmltvReader {
             };
             let name = start.name().as_ref().to_string();
             let line = self.line();
-            let root = match parse_attrs(&start) {
-                Ok(attrs) => Ok(Element {
+            let subtree = match (parse_attrs(&start), empty) {
+                (Ok(attrs), true) => Subtree::Ok(Element {
                     name: name.clone(),
                     attrs,
                     children: Vec::new(),
                 }),
-                Err(why) => Err(why),
-            };
-            let subtree = match (root, empty) {
-                (Ok(root), true) => Subtree::Ok(root),
-                (Ok(root), false) => self.read_subtree(root)?,
-                (Err(why), true) => Subtree::Bad(why),
+                (Ok(attrs), false) => {
+                    let root = Element {
+                        name: name.clone(),
+                        attrs,
+                        children: Vec::new(),
+                    };
+                    self.read_subtree(root, true)?
+                }
+                (Err(why), true) => Subtree::Bad(why.message, why.over_cap),
                 (Err(why), false) => {
                     // Read (and drop) the children so that reading resumes after it.
-                    match self.read_subtree(Element::new(name.clone()))? {
-                        Subtree::Ok(_) => Subtree::Bad(why),
-                        bad => bad,
+                    match self.read_subtree(Element::new(name.clone()), false)? {
+                        Subtree::Bad(_, true) => Subtree::Bad(why.message, true),
+                        _ => Subtree::Bad(why.message, why.over_cap),
                     }
                 }
             };
             let element = match subtree {
                 Subtree::Ok(e) => e,
-                Subtree::Bad(why) => {
-                    self.warn_at(line, format!("skipped malformed <{name}>: {why}"));
+                Subtree::Bad(why, over_cap) => {
+                    self.skipped(line, &name, &why, over_cap);
                     continue;
                 }
             };
@@ -299,92 +369,128 @@ impl XmltvReader {
         }
     }
 
-    /// Read the children of `root` (whose start tag was just read) up to its end tag.
-    fn read_subtree(&mut self, root: Element) -> Result<Subtree, XmltvError> {
-        let mut stack = vec![root];
-        let mut bad: Option<String> = None;
+    /// Markup past its cap between items: an oversized start tag skips its whole element.
+    fn oversized_outside(&mut self, line: u64, s: Skipped) -> Result<(), XmltvError> {
+        match s.kind {
+            Kind::Start => {
+                if !s.self_closing {
+                    self.read_subtree(Element::new(s.name.clone()), false)?;
+                }
+                let why = format!("start tag longer than {} MiB (cap)", TEXT_CAP >> 20);
+                self.skipped(line, &s.name, &why, true);
+            }
+            Kind::End if s.name == "tv" => self.done = true,
+            Kind::End => {
+                let msg = format!("stray end tag </{}> ignored", s.name);
+                self.warn_at(line, msg);
+            }
+            Kind::CData => {
+                self.oversized += 1;
+                let msg = format!("skipped CDATA longer than {} MiB (cap)", TEXT_CAP >> 20);
+                self.warn_at(line, msg);
+            }
+            // Comments, PIs, declarations carry no data.
+            Kind::Comment | Kind::Pi | Kind::Decl => {}
+        }
+        Ok(())
+    }
+
+    /// Read the children of `root` (whose start tag was just read) up to its end tag. With
+    /// `keep` false (or once something passed a cap) nothing is built: the subtree is only
+    /// read through, its end tags matched by name (and past [`MAX_DEPTH`] only counted).
+    fn read_subtree(&mut self, root: Element, keep: bool) -> Result<Subtree, XmltvError> {
+        let mut walk = Walk {
+            cost: NODE_COST + root.name.len(),
+            stack: vec![root],
+            deeper: 0,
+            keep,
+            bad: None,
+            over_cap: false,
+        };
         let mut errors = 0;
         loop {
-            let line = self.line();
+            // Text, read here (bounded), never by quick-xml.
+            self.text.clear();
+            let keep_text = walk.keep.then_some(&mut self.text);
+            let run = bounded::text(self.xml.get_mut(), TEXT_CAP, keep_text, false)
+                .map_err(|e| self.io_error(e))?;
+            if run.over {
+                walk.capped(format!("text longer than {} MiB (cap)", TEXT_CAP >> 20));
+            } else if walk.keep && run.len > 0 {
+                let text = String::from_utf8_lossy(&self.text);
+                walk.push_text(&normalize_newlines(&text));
+            }
+            match self.ahead()? {
+                Ahead::Fits => {}
+                Ahead::BadRef => {
+                    walk.fail("malformed reference".into());
+                    continue;
+                }
+                Ahead::Oversized(s) => {
+                    match s.kind {
+                        Kind::Start => {
+                            let mib = bounded::MARKUP_CAP >> 20;
+                            let why = format!("<{}> tag longer than {mib} MiB (cap)", s.name);
+                            walk.capped(why);
+                            if !s.self_closing {
+                                walk.open(Element::new(s.name));
+                            }
+                        }
+                        Kind::End => {
+                            if let Some(done) = walk.close(&s.name) {
+                                return Ok(self.finish(done));
+                            }
+                        }
+                        Kind::CData => {
+                            walk.capped(format!("CDATA longer than {} MiB (cap)", TEXT_CAP >> 20));
+                        }
+                        Kind::Comment | Kind::Pi | Kind::Decl => {}
+                    }
+                    continue;
+                }
+            }
             let event = match self.read_event()? {
                 Ok(e) => e,
                 Err(e) => {
+                    let line = self.line();
                     count_error(&mut errors, &self.file, line, &e)?;
-                    bad.get_or_insert_with(|| e.to_string());
+                    walk.fail(e.to_string());
                     continue;
                 }
             };
             errors = 0;
-            let top = stack
-                .last_mut()
-                .expect("stack holds the item until it closes");
             match event {
                 Event::Start(ref e) | Event::Empty(ref e) => {
                     let is_empty = matches!(event, Event::Empty(_));
-                    let name = e.name().as_ref().to_string();
-                    let attrs = parse_attrs(e).unwrap_or_else(|why| {
-                        bad.get_or_insert(why);
-                        Vec::new()
-                    });
-                    let element = Element {
-                        name,
-                        attrs,
-                        children: Vec::new(),
-                    };
+                    let mut element = Element::new(e.name().as_ref());
+                    if walk.keep {
+                        match parse_attrs(e) {
+                            Ok(attrs) => element.attrs = attrs,
+                            Err(why) if why.over_cap => walk.capped(why.message),
+                            Err(why) => walk.fail(why.message),
+                        }
+                    }
                     if is_empty {
-                        top.children.push(Node::Element(element));
+                        walk.add_empty(element);
                     } else {
-                        stack.push(element);
+                        walk.open(element);
                     }
                 }
                 Event::End(e) => {
-                    let name = e.name();
-                    let name = name.as_ref();
-                    let Some(at) = stack.iter().rposition(|el| el.name == name) else {
-                        if name == "tv" {
-                            // The guide ends inside this item.
-                            self.done = true;
-                            return Ok(Subtree::Bad("unclosed at </tv>".into()));
-                        }
-                        bad.get_or_insert_with(|| format!("stray end tag </{}>", name));
-                        continue;
-                    };
-                    if at + 1 != stack.len() {
-                        bad.get_or_insert_with(|| {
-                            format!(
-                                "<{}> closed by </{}>",
-                                stack.last().map_or("", |e| e.name.as_str()),
-                                name
-                            )
-                        });
+                    if let Some(done) = walk.close(e.name().as_ref()) {
+                        return Ok(self.finish(done));
                     }
-                    // Close everything down to the matching element.
-                    while stack.len() > at + 1 {
-                        let child = stack.pop().expect("len > at + 1");
-                        attach(&mut stack, child);
-                    }
-                    let mut closed = stack.pop().expect("matched element");
-                    closed.drop_layout_text();
-                    if stack.is_empty() {
-                        return Ok(match bad {
-                            Some(why) => Subtree::Bad(why),
-                            None => Subtree::Ok(closed),
-                        });
-                    }
-                    attach(&mut stack, closed);
                 }
-                Event::Text(t) => top.push_text(&t.xml10_content()),
-                Event::CData(c) => top.push_text(&c.xml10_content()),
+                Event::Text(t) => walk.push_text(&t.xml10_content()),
+                Event::CData(c) => walk.push_text(&c.xml10_content()),
                 Event::GeneralRef(r) => match resolve_ref(&r) {
-                    Ok(text) => top.push_text(&text),
-                    Err(why) => {
-                        bad.get_or_insert(why);
-                    }
+                    Ok(text) => walk.push_text(&text),
+                    Err(why) => walk.fail(why),
                 },
                 Event::Eof => {
                     return Err(XmltvError::Truncated {
                         file: self.file.clone(),
-                        line,
+                        line: self.line(),
                     });
                 }
                 // Comments, PIs, a DOCTYPE in the wrong place: not data.
@@ -392,79 +498,15 @@ impl XmltvReader {
             }
         }
     }
-}
 
-fn attach(stack: &mut [Element], mut child: Element) {
-    child.drop_layout_text();
-    if let Some(parent) = stack.last_mut() {
-        parent.children.push(Node::Element(child));
-    }
-}
-
-/// The text of `&name;`: only predefined entities and character references.
-fn resolve_ref(r: &BytesRef<'_>) -> Result<Cow<'static, str>, String> {
-    if r.is_char_ref() {
-        return match r.resolve_char_ref() {
-            Ok(Some(c)) => Ok(Cow::Owned(c.to_string())),
-            _ => Err(format!("bad character reference &{};", r.xml10_content())),
-        };
-    }
-    let name = r.xml10_content();
-    match quick_xml::escape::resolve_predefined_entity(&name) {
-        Some(text) => Ok(Cow::Borrowed(text)),
-        None => Err(format!(
-            "entity &{name}; is not expanded (only the XML predefined ones are)"
-        )),
-    }
-}
-
-/// Attributes in order, values unescaped (predefined entities and character references only).
-fn parse_attrs(e: &BytesStart<'_>) -> Result<Vec<(String, String)>, String> {
-    let mut attrs = Vec::new();
-    for attr in e.attributes() {
-        let attr = attr.map_err(|err| err.to_string())?;
-        let key = attr.key.as_ref().to_string();
-        let value = attr
-            .normalized_value(XmlVersion::Implicit1_0)
-            .map_err(|err| format!("attribute {key}: {err}"))?
-            .into_owned();
-        attrs.push((key, value));
-    }
-    Ok(attrs)
-}
-
-fn take_attr(attrs: &mut Vec<(String, String)>, name: &str) -> Option<String> {
-    let at = attrs.iter().position(|(k, _)| k == name)?;
-    Some(attrs.remove(at).1)
-}
-
-fn channel(mut e: Element) -> Result<Item, String> {
-    let id = take_attr(&mut e.attrs, "id").filter(|id| !id.trim().is_empty());
-    let id = id.ok_or("no id attribute")?;
-    Ok(Item::Channel(GuideChannel {
-        id,
-        attrs: e.attrs,
-        children: e.children,
-    }))
-}
-
-fn programme(mut e: Element) -> Result<Item, String> {
-    let channel = take_attr(&mut e.attrs, "channel")
-        .filter(|c| !c.trim().is_empty())
-        .ok_or("no channel attribute")?;
-    let start = take_attr(&mut e.attrs, "start").ok_or("no start attribute")?;
-    let start = XmltvTime::parse(&start).map_err(|err| format!("start: {err}"))?;
-    let stop = match take_attr(&mut e.attrs, "stop") {
-        Some(s) if !s.trim().is_empty() => {
-            Some(XmltvTime::parse(&s).map_err(|err| format!("stop: {err}"))?)
+    fn finish(&mut self, done: Closed) -> Subtree {
+        match done {
+            Closed::Item(subtree) => subtree,
+            Closed::AtTv(subtree) => {
+                // The guide ends inside this item.
+                self.done = true;
+                subtree
+            }
         }
-        _ => None,
-    };
-    Ok(Item::Programme(Programme {
-        channel,
-        start,
-        stop,
-        attrs: e.attrs,
-        children: e.children,
-    }))
+    }
 }

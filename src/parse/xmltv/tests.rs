@@ -254,3 +254,88 @@ fn bytes_not_in_the_encoding_are_replaced_not_fatal() {
     assert_eq!(c.display_names().next().unwrap().1, "Bad \u{fffd} byte");
     assert!(reader.next_item().unwrap().is_none());
 }
+
+fn read_bytes(doc: Vec<u8>) -> (Vec<Item>, Vec<Warning>, u64) {
+    let input: Box<dyn std::io::BufRead + Send> = Box::new(std::io::Cursor::new(doc));
+    let mut reader = XmltvReader::new(input, "big.xml").unwrap();
+    let mut items = Vec::new();
+    while let Some(item) = reader.next_item().unwrap() {
+        items.push(item);
+    }
+    let oversized = reader.oversized();
+    (items, reader.take_warnings(), oversized)
+}
+
+fn guide(middle: &str) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\"?>\n<tv>\n<channel id=\"a\"><display-name>A</display-name></channel>\n\
+         {middle}\n<channel id=\"z\"><display-name>Z</display-name></channel>\n</tv>\n"
+    )
+    .into_bytes()
+}
+
+fn ids(items: &[Item]) -> Vec<&str> {
+    channels(items).iter().map(|c| c.id.as_str()).collect()
+}
+
+#[test]
+fn elements_past_a_cap_are_skipped_with_a_located_warning() {
+    use super::bounded::{ATTR_CAP, SUBTREE_CAP, TEXT_CAP};
+    let huge_text = "x".repeat(TEXT_CAP + 1);
+    let huge_attr = "y".repeat(ATTR_CAP + 1);
+    let huge_tag = format!("<icon src=\"{}\"/>", "z".repeat(TEXT_CAP + 1));
+    let many = "<display-name>0123456789abcdef</display-name>".repeat(SUBTREE_CAP / 100);
+    let deep = "<a>".repeat(100) + &"</a>".repeat(100);
+    for (what, body) in [
+        ("text", format!("<display-name>{huge_text}</display-name>")),
+        (
+            "text around references",
+            format!(
+                "<display-name>{0}&amp;{0}</display-name>",
+                "x".repeat(TEXT_CAP / 2 + 1)
+            ),
+        ),
+        (
+            "CDATA",
+            format!("<display-name><![CDATA[{huge_text}]]></display-name>"),
+        ),
+        ("attribute", format!("<icon src=\"{huge_attr}\"/>")),
+        ("tag", huge_tag),
+        ("subtree", many),
+        ("depth", deep),
+    ] {
+        let doc = guide(&format!("<channel id=\"big\">\n{body}</channel>"));
+        let (items, warnings, oversized) = read_bytes(doc);
+        assert_eq!(ids(&items), ["a", "z"], "{what}");
+        assert_eq!(oversized, 1, "{what}");
+        assert_eq!(warnings.len(), 1, "{what}: {warnings:?}");
+        assert_eq!(warnings[0].line, 4, "{what}");
+        assert!(
+            warnings[0].message.contains("<channel>"),
+            "{what}: {}",
+            warnings[0]
+        );
+    }
+}
+
+#[test]
+fn junk_between_elements_is_skipped_and_warned() {
+    let nul = "\0".repeat(3 << 20);
+    let (items, warnings, oversized) = read_bytes(guide(&nul));
+    assert_eq!(ids(&items), ["a", "z"]);
+    assert_eq!(oversized, 0);
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].message.contains("outside elements"),
+        "{}",
+        warnings[0]
+    );
+    let comment = format!("<!--{}-->", "c".repeat(3 << 20));
+    let (items, warnings, _) = read_bytes(guide(&comment));
+    assert_eq!((ids(&items), warnings.len()), (vec!["a", "z"], 0));
+    // Junk before the root is not XML, found without reading it all.
+    let input: Box<dyn std::io::BufRead + Send> =
+        Box::new(std::io::Cursor::new(format!("{nul}<tv></tv>").into_bytes()));
+    let err = XmltvReader::new(input, "nul.xml").err().expect("not XML");
+    assert!(matches!(err, XmltvError::NotXml { .. }), "{err}");
+}

@@ -55,7 +55,10 @@ pub struct Utf8Reader<R> {
     pos: usize,
     end: usize,
     finished: bool,
-    newlines: u64,
+    /// Newlines in `out[..counted]` and before: counted lazily, when a line is asked for or
+    /// the buffer is about to be reused, so consuming stays a pointer bump.
+    newlines: std::cell::Cell<u64>,
+    counted: std::cell::Cell<usize>,
     had_errors: bool,
 }
 
@@ -68,14 +71,26 @@ impl<R: BufRead> Utf8Reader<R> {
             pos: 0,
             end: 0,
             finished: false,
-            newlines: 0,
+            newlines: std::cell::Cell::new(0),
+            counted: std::cell::Cell::new(0),
             had_errors: false,
         }
     }
 
     /// 1-based number of the line the next byte handed out belongs to.
     pub fn line(&self) -> u64 {
-        self.newlines + 1
+        self.count_newlines();
+        self.newlines.get() + 1
+    }
+
+    /// Count the newlines consumed since the last count.
+    fn count_newlines(&self) {
+        let from = self.counted.get();
+        if self.pos > from {
+            let n = memchr::memchr_iter(b'\n', &self.out[from..self.pos]).count() as u64;
+            self.newlines.set(self.newlines.get() + n);
+            self.counted.set(self.pos);
+        }
     }
 
     /// Whether some input was not valid in its encoding (and was replaced).
@@ -83,12 +98,44 @@ impl<R: BufRead> Utf8Reader<R> {
         self.had_errors
     }
 
-    fn refill(&mut self) -> io::Result<()> {
-        while self.pos == self.end && !self.finished {
+    /// At least `n` bytes ahead (fewer only at the end of input), without consuming them:
+    /// the lookahead the bounded reader needs to see whether a tag ends within its cap. The
+    /// buffer grows to `n` plus one decode step and stays there, so `n` must be bounded.
+    pub fn fill_at_least(&mut self, n: usize) -> io::Result<&[u8]> {
+        while self.end - self.pos < n && !self.finished {
+            if self.pos > 0 {
+                self.count_newlines();
+                self.out.copy_within(self.pos..self.end, 0);
+                self.end -= self.pos;
+                self.pos = 0;
+                self.counted.set(0);
+            }
+            if self.out.len() - self.end < OUT_CAPACITY {
+                self.out.resize(self.end + OUT_CAPACITY, 0);
+            }
             let src = self.inner.fill_buf()?;
             let last = src.is_empty();
             let (result, read, written, errors) =
-                self.decoder.decode_to_utf8(src, &mut self.out, last);
+                self.decoder
+                    .decode_to_utf8(src, &mut self.out[self.end..], last);
+            self.inner.consume(read);
+            self.had_errors |= errors;
+            self.end += written;
+            if last && result == CoderResult::InputEmpty {
+                self.finished = true;
+            }
+        }
+        Ok(&self.out[self.pos..self.end])
+    }
+
+    fn refill(&mut self) -> io::Result<()> {
+        while self.pos == self.end && !self.finished {
+            self.count_newlines();
+            self.counted.set(0);
+            let src = self.inner.fill_buf()?;
+            let last = src.is_empty();
+            let (result, read, written, errors) =
+                self.decoder.decode_to_utf8(src, &mut self.out[..], last);
             self.inner.consume(read);
             self.had_errors |= errors;
             self.pos = 0;
@@ -112,16 +159,17 @@ impl<R: BufRead> Read for Utf8Reader<R> {
 }
 
 impl<R: BufRead> BufRead for Utf8Reader<R> {
+    #[inline]
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.refill()?;
+        if self.pos == self.end {
+            self.refill()?;
+        }
         Ok(&self.out[self.pos..self.end])
     }
 
+    #[inline]
     fn consume(&mut self, amt: usize) {
-        let amt = amt.min(self.end - self.pos);
-        self.newlines +=
-            memchr::memchr_iter(b'\n', &self.out[self.pos..self.pos + amt]).count() as u64;
-        self.pos += amt;
+        self.pos += amt.min(self.end - self.pos);
     }
 }
 
