@@ -23,5 +23,6 @@ mod signals;
 mod state;
 mod trust;
 mod unattended;
+mod upgrade;
 #[path = "../support/xmltv.rs"]
 mod xmltv_check;
