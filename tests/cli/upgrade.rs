@@ -2,6 +2,7 @@
 //! carried forward, so a build right after an upgrade can still fall back on them.
 
 use crate::harness::{Env, fixtures};
+use crate::http_server::{Body, Route, TestServer};
 use crate::xmltv_check::validate;
 
 fn report(stdout: &str) -> serde_json::Value {
@@ -71,5 +72,52 @@ fn previous_release_guide_survives_the_upgrade_while_its_provider_is_down() {
     let run = env.lineup(&["build", "--offline"]);
     run.ok();
     assert!(!run.stderr.contains("carried"), "{}", run.stderr);
+    assert_eq!(env.read("out/home.xml"), expected);
+}
+
+#[test]
+fn previous_release_validators_still_answer_304_with_the_converted_copy() {
+    let fresh = Env::demo();
+    fresh.lineup(&["build"]).ok();
+    let expected = fresh.read("out/home.xml");
+
+    // As if the previous release had fetched the guide over HTTP: it kept the ETag.
+    let env = Env::demo();
+    previous_release_database(&env);
+    rusqlite::Connection::open(env.path("lineup.db"))
+        .unwrap()
+        .execute(
+            "UPDATE source_health SET etag = '\"v1\"' WHERE source = 'guide' AND kind = 'xmltv'",
+            [],
+        )
+        .unwrap();
+    // The server has moved on to an empty guide under a new ETag, but answers 304 to the
+    // kept one: only a stored copy can fill the guide.
+    let server = TestServer::start();
+    server.route(
+        "/guide.xml",
+        Route::Ok(Body::new("<tv></tv>").etag("\"v1\"")),
+    );
+    let config = env.read("lineup.toml").replace(
+        "xmltv = \"guide.xml\"",
+        &format!("xmltv = \"{}\"", server.url("/guide.xml")),
+    );
+    assert!(config.contains("http://"), "{config}");
+    env.write("lineup.toml", config);
+    let run = env.lineup(&["build", "--report", "-"]);
+    run.ok();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].header("if-none-match"), Some("\"v1\""));
+    let r = report(&run.stdout);
+    let guide = r["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "guide")
+        .unwrap();
+    assert_eq!(guide["status"], "not_modified", "{guide:#}");
+    assert_eq!(r["proxies"][0]["programmes"], 60, "{r:#}");
+    validate(&env.path("out/home.xml"));
     assert_eq!(env.read("out/home.xml"), expected);
 }
