@@ -50,7 +50,7 @@ CREATE INDEX IF NOT EXISTS guide_programmes_by_channel ON guide_programmes (chan
 
 /// The migration to listings: programmes move from one row each to one listing per channel
 /// (`guide_listings`, a few parts at most). The old programme rows are converted, not dropped:
-/// [`super::guide_migrate::convert`] runs in this migration's transaction, right after this
+/// `store::guide_migrate::convert` runs in this migration's transaction, right after this
 /// SQL, and drops `guide_programmes` once its rows are listings, so a guide that cannot be
 /// fetched after the upgrade still has its last good copy.
 pub const LISTINGS_SCHEMA: &str = "

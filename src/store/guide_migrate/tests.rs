@@ -31,8 +31,9 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The previous release's `store::guide::replace_source` (commit 5a9349f), unchanged but for
-/// its error type: how that release filled `guide_programmes` from a guide.
+/// The previous release's `store::guide::replace_source` (commit 5a9349f), its SQL and
+/// encoding unchanged (errors unwrap, counts stay local): how that release filled
+/// `guide_programmes` from a guide.
 fn old_release_ingest(tx: &Transaction<'_>, source: &str, reader: &mut XmltvReader) {
     tx.execute(
         "INSERT INTO guide_sources (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
