@@ -49,16 +49,11 @@ CREATE INDEX IF NOT EXISTS guide_programmes_by_channel ON guide_programmes (chan
 ";
 
 /// The migration to listings: programmes move from one row each to one listing per channel
-/// (`guide_listings`, a few parts at most). Old programme rows are not converted: the old
-/// guide rows are dropped and the guides' content hashes cleared, so the next build parses
-/// every guide again (a guide that cannot be fetched then has no copy until it can).
+/// (`guide_listings`, a few parts at most). The old programme rows are converted, not dropped:
+/// `store::guide_migrate::convert` runs in this migration's transaction, right after this
+/// SQL, and drops `guide_programmes` once its rows are listings, so a guide that cannot be
+/// fetched after the upgrade still has its last good copy.
 pub const LISTINGS_SCHEMA: &str = "
-DROP INDEX IF EXISTS guide_programmes_by_channel;
-DROP TABLE IF EXISTS guide_programmes;
-DELETE FROM guide_channels;
-DELETE FROM guide_sources;
-UPDATE source_health SET content_sha256 = NULL, etag = NULL, last_modified = NULL
-  WHERE kind = 'xmltv';
 CREATE TABLE guide_listings (
     channel_id  INTEGER NOT NULL REFERENCES guide_channels(id) ON DELETE CASCADE,
     -- parts in ingest order; each holds sorted records

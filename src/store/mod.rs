@@ -8,6 +8,7 @@ pub mod channels;
 pub mod file;
 pub mod guide;
 mod guide_ingest;
+mod guide_migrate;
 pub mod health;
 pub mod listing;
 pub mod numbers;

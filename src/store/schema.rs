@@ -70,6 +70,7 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 
 /// Every migration, in order (tests find theirs to build the database before it).
 #[cfg(test)]
+#[allow(dead_code)]
 pub fn migrations() -> &'static [&'static str] {
     MIGRATIONS
 }
@@ -94,10 +95,27 @@ pub fn migrate_to(conn: &mut Connection, target: usize) -> rusqlite::Result<()> 
         ));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().take(target).skip(done) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
+        apply(conn, i, sql)?;
+    }
+    Ok(())
+}
+
+/// Run the `i`-th migration, `sql`, and the Rust step that goes with it (if any) in one
+/// transaction, and count it in `user_version`: a database is either wholly before or wholly
+/// after a migration.
+fn apply(conn: &mut Connection, i: usize, sql: &str) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute_batch(sql)?;
+    step(&tx, sql)?;
+    tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    tx.commit()
+}
+
+/// The work a migration needs beyond SQL (converting data SQL cannot), keyed by the
+/// migration's text so its place in the list stays free to change.
+fn step(tx: &rusqlite::Transaction<'_>, sql: &str) -> rusqlite::Result<()> {
+    if std::ptr::eq(sql, super::guide::LISTINGS_SCHEMA) || sql == super::guide::LISTINGS_SCHEMA {
+        super::guide_migrate::convert(tx, super::listing::FLUSH_BYTES)?;
     }
     Ok(())
 }
@@ -113,10 +131,7 @@ pub(crate) fn migrate_until(
         if stop(sql) {
             break;
         }
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
+        apply(conn, i, sql)?;
     }
     Ok(())
 }

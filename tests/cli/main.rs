@@ -24,5 +24,6 @@ mod signals;
 mod state;
 mod trust;
 mod unattended;
+mod upgrade;
 #[path = "../support/xmltv.rs"]
 mod xmltv_check;
