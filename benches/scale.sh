@@ -9,6 +9,8 @@
 #   benches/scale.sh CHANNELS SOURCES [GUIDE_CHANNELS DAYS] [-- extra lineup build flags]
 #   benches/scale.sh 100000 1
 #   RUNS=5 benches/scale.sh 1000000 4
+#   PROXY_TOML='numbering = { mode = "sticky" }' benches/scale.sh 10000000 4 -- --memory-limit 256MiB
+# PROXY_TOML: extra lines for the proxy (numbering, sort, dedupe...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +35,7 @@ trap 'rm -rf "$work"' EXIT
   printf '[[proxy]]\nname = "scale"\nsources = ['
   for ((s = 0; s < sources; s++)); do printf '"s%d"%s' "$s" "$([ $s -lt $((sources - 1)) ] && echo ', ')"; done
   printf ']\nm3u = "scale.m3u"\n'
+  [ -n "${PROXY_TOML:-}" ] && printf '%s\n' "$PROXY_TOML"
   if [ -n "$guide_channels" ]; then
     printf 'epg = ["guide"]\nxmltv = "scale.xml"\n\n[[epg]]\nname = "guide"\nxmltv = "guide.xml"\n'
   fi
