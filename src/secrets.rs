@@ -35,7 +35,7 @@ pub fn register_url(url: &str) {
     }
     for value in credential_params(url) {
         register(&value);
-        register(&percent_decode(&value));
+        register(&percent_decode(&value, false));
     }
 }
 
@@ -64,8 +64,9 @@ pub fn url_has_credentials(url: &str) -> bool {
     userinfo(url).is_some() || !credential_params(url).is_empty()
 }
 
-/// `%XX` decoded (and `+` kept): what a server sees of a query value.
-fn percent_decode(text: &str) -> String {
+/// `%XX` decoded, and `+` as a space when `plus_is_space` (form encoding, as Kodi's header
+/// suffix uses it; a server's query value keeps `+`).
+pub(crate) fn percent_decode(text: &str, plus_is_space: bool) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -79,7 +80,10 @@ fn percent_decode(text: &str) -> String {
             i += 3;
             continue;
         }
-        out.push(bytes[i]);
+        out.push(match bytes[i] {
+            b'+' if plus_is_space => b' ',
+            b => b,
+        });
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()

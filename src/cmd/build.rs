@@ -407,19 +407,7 @@ fn selected_proxies<'a>(
     }
     wanted
         .iter()
-        .map(|w| {
-            config
-                .file
-                .proxies
-                .iter()
-                .find(|p| p.name.get_ref().0 == *w)
-                .ok_or_else(|| {
-                    Failure::new(
-                        Exit::Usage,
-                        anyhow!("no proxy named `{w}` in {}", config.path.display()),
-                    )
-                })
-        })
+        .map(|w| super::find_proxy(config, w))
         .collect()
 }
 

@@ -10,6 +10,7 @@ pub mod numbers;
 pub mod probe;
 pub mod sources;
 pub mod streams;
+mod table;
 
 use crate::config::{Config, ConfigErrors};
 use crate::exit::{Exit, Failure};
@@ -20,4 +21,22 @@ pub fn load_config(arg: Option<&std::path::Path>) -> Result<Config, Failure> {
     let path = crate::config::locate(arg);
     Config::load_checked(&path, &[crate::rules::validate])
         .map_err(|e: ConfigErrors| Failure::new(Exit::Usage, e))
+}
+
+/// The proxy named `name`, or a usage error naming the configuration file.
+pub fn find_proxy<'a>(
+    config: &'a Config,
+    name: &str,
+) -> Result<&'a crate::config::ProxyDef, Failure> {
+    config
+        .file
+        .proxies
+        .iter()
+        .find(|p| p.name.get_ref().0 == name)
+        .ok_or_else(|| {
+            Failure::new(
+                Exit::Usage,
+                anyhow::anyhow!("no proxy named `{name}` in {}", config.path.display()),
+            )
+        })
 }

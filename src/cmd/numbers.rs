@@ -38,17 +38,7 @@ pub fn run(args: &NumbersArgs) -> Result<Exit, Failure> {
         }
     };
     let config = super::load_config(config_arg)?;
-    let Some(def) = config
-        .file
-        .proxies
-        .iter()
-        .find(|p| p.name.get_ref().0 == *proxy)
-    else {
-        return Err(Failure::new(
-            Exit::Usage,
-            anyhow!("no proxy named `{proxy}` in {}", config.path.display()),
-        ));
-    };
+    let def = super::find_proxy(&config, proxy)?;
     if !def
         .numbering
         .as_ref()

@@ -27,19 +27,7 @@ pub fn run(args: &ProbeArgs, cancel: Arc<AtomicBool>) -> Result<Exit, Failure> {
     } else {
         args.proxies
             .iter()
-            .map(|w| {
-                config
-                    .file
-                    .proxies
-                    .iter()
-                    .find(|p| p.name.get_ref().0 == *w)
-                    .ok_or_else(|| {
-                        Failure::new(
-                            Exit::Usage,
-                            anyhow!("no proxy named `{w}` in {}", config.path.display()),
-                        )
-                    })
-            })
+            .map(|w| super::find_proxy(&config, w))
             .collect::<Result<_, _>>()?
     };
     if proxies.is_empty() {

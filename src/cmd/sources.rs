@@ -9,6 +9,7 @@
 
 use std::io::Write;
 
+use super::table::short_time;
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -303,38 +304,7 @@ fn table(rows: &[Row]) -> String {
             ]
         })
         .collect();
-    let mut widths = HEAD.map(str::len);
-    for line in &cells {
-        for (w, cell) in widths.iter_mut().zip(line) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut push = |line: &[String]| {
-        let mut text = String::new();
-        for (i, (cell, w)) in line.iter().zip(widths).enumerate() {
-            if i + 1 == line.len() {
-                text.push_str(cell);
-            } else {
-                text.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    push(&HEAD.map(String::from));
-    for line in &cells {
-        push(line);
-    }
-    out
-}
-
-/// `2026-11-22T08:30:00.123Z` as `2026-11-22 08:30:00Z`: the table has no use for milliseconds.
-pub(crate) fn short_time(t: &str) -> String {
-    match (t.get(..10), t.get(11..19)) {
-        (Some(date), Some(time)) => format!("{date} {time}Z"),
-        _ => t.to_string(),
-    }
+    super::table::render(HEAD, &cells)
 }
 
 #[cfg(test)]

@@ -57,7 +57,7 @@ fn table(rows: &[StreamRow]) -> String {
         "STATUS", "FAILS", "HTTP", "LATENCY", "CHECKED", "URL", "REASON",
     ];
     let dash = || "-".to_string();
-    let short = super::sources::short_time;
+    let short = super::table::short_time;
     let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
@@ -72,28 +72,5 @@ fn table(rows: &[StreamRow]) -> String {
             ]
         })
         .collect();
-    let mut widths = HEAD.map(str::len);
-    for line in &cells {
-        for (w, cell) in widths.iter_mut().zip(line) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut push = |line: &[String]| {
-        let mut text = String::new();
-        for (i, (cell, w)) in line.iter().zip(widths).enumerate() {
-            if i + 1 == line.len() {
-                text.push_str(cell);
-            } else {
-                text.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    push(&HEAD.map(String::from));
-    for line in &cells {
-        push(line);
-    }
-    out
+    super::table::render(HEAD, &cells)
 }

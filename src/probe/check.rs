@@ -65,7 +65,7 @@ impl Target {
             let Some((name, value)) = pair.split_once('=') else {
                 continue;
             };
-            let value = percent_decode(value.trim());
+            let value = crate::secrets::percent_decode(value.trim(), true);
             match name.trim().to_ascii_lowercase().as_str() {
                 "user-agent" => target.user_agent = Some(value),
                 "referer" | "referrer" => target.referrer = Some(value),
@@ -111,26 +111,6 @@ impl Target {
         }
         out
     }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The probing HTTP client, shared by the probe workers.
