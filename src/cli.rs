@@ -181,12 +181,16 @@ pub struct StreamsArgs {
     pub db: Option<PathBuf>,
 }
 
+/// `lineup numbers [CONFIG] PROXY`: an optional positional before a required one, which clap
+/// takes with `allow_missing_positional` (one argument is the PROXY).
 #[derive(Debug, Args)]
+#[command(allow_missing_positional = true)]
 pub struct NumbersArgs {
-    /// [CONFIG] PROXY: the configuration file (optional, as for the other commands) and the
-    /// proxy whose numbers to show.
-    #[arg(value_name = "[CONFIG] PROXY", num_args = 1..=2, required = true)]
-    pub args: Vec<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The proxy whose numbers to show or change.
+    #[arg(value_name = "PROXY")]
+    pub proxy: String,
     /// Print a JSON array (identity, number, first_seen, last_seen) instead of the table.
     #[arg(long)]
     pub json: bool,

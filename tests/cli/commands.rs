@@ -52,6 +52,25 @@ fn help_shows_exit_codes_and_usage_errors_exit_2() {
     env.lineup(&[]).expect(2);
 }
 
+/// `lineup numbers` takes an optional CONFIG before the required PROXY, and says so.
+#[test]
+fn numbers_usage_reads_config_then_proxy() {
+    let env = Env::new();
+    let run = env.lineup(&["numbers", "--help"]);
+    run.ok();
+    assert!(
+        run.stdout
+            .contains("Usage: lineup numbers [OPTIONS] [CONFIG] <PROXY>"),
+        "{}",
+        run.stdout
+    );
+    let run = env.lineup(&["numbers"]);
+    run.expect(2);
+    assert!(run.stderr.contains("<PROXY>"), "{}", run.stderr);
+    env.lineup(&["numbers", "a.toml", "home", "extra"])
+        .expect(2);
+}
+
 #[test]
 fn readme_configurations_pass_check() {
     let readme =
