@@ -30,7 +30,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Fetch the sources and write each proxy's playlist.
+    /// Fetch the sources and write each proxy's outputs (playlist, guide, tuner files), from
+    /// the last good copy of a source that fails.
     Build(BuildArgs),
     /// Validate the configuration and every expression (no network) and print the plan. Two
     /// outputs on one path are an error; a missing or unreadable local source or guide file
@@ -38,8 +39,8 @@ pub enum Command {
     Check(ConfigArg),
     /// Write a commented starter configuration (refuses to overwrite).
     Init(InitArgs),
-    /// Show each source's health and cache state from the database (takes no lock, never
-    /// creates the database).
+    /// Show each source's health and cache state from the database (never creates it; read
+    /// without a lock, except that `--enable` takes the build lock to write).
     Sources(SourcesArgs),
     /// Probe the stream URLs of proxies without building: which streams play (see
     /// [settings.probe]). Uses the channels stored by the last build.
