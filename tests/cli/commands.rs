@@ -78,9 +78,21 @@ fn readme_configurations_pass_check() {
     let mut checked = 0;
     for block in readme.split("```toml").skip(1) {
         let block = block.split("```").next().unwrap();
-        if !block.contains("[[proxy]]") || block.contains("# ...") {
+        if !block.contains("[[proxy]]") {
             continue;
         }
+        // A fragment (`# ...` in a proxy) gets the keys a proxy needs and a source.
+        let block = &if block.contains("# ...") {
+            format!(
+                "[[source]]\nname = \"s\"\nm3u = \"s.m3u\"\n\n{}",
+                block.replace(
+                    "# ...\n",
+                    "name = \"p\"\nsources = [\"s\"]\nm3u = \"p.m3u\"\n"
+                )
+            )
+        } else {
+            block.to_string()
+        };
         let env = Env::new();
         env.write("lineup.toml", block);
         let mut cmd = env.command(&["check"]);
@@ -97,7 +109,34 @@ fn readme_configurations_pass_check() {
         );
         checked += 1;
     }
-    assert!(checked >= 2, "found {checked} README configurations");
+    assert!(checked >= 5, "found {checked} README configurations");
+}
+
+/// The demo the README's first command builds, and the example of lineup.toml(5), pass
+/// `lineup check`; the demo ships every file it names, so it draws no warning either.
+#[test]
+fn demo_and_config_man_page_example_pass_check() {
+    let env = Env::demo();
+    let run = env.lineup(&["check"]);
+    run.ok();
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    assert!(run.stdout.contains("proxy home:"), "{}", run.stdout);
+
+    let page =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/lineup.toml.5")).unwrap();
+    let example = page
+        .split(".SH EXAMPLE\n.nf\n")
+        .nth(1)
+        .expect("EXAMPLE section")
+        .split("\n.fi")
+        .next()
+        .unwrap()
+        .replace("\\-", "-");
+    let env = Env::new();
+    env.write("lineup.toml", &example);
+    let run = env.lineup(&["check"]);
+    run.ok();
+    assert!(run.stdout.contains("proxy home:"), "{}", run.stdout);
 }
 
 #[test]
