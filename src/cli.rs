@@ -30,26 +30,36 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Fetch the sources and write each proxy's outputs (playlist, guide, tuner files), from
-    /// the last good copy of a source that fails.
+    /// Fetch the sources and write each proxy's outputs (playlist, guide, tuner files).
+    ///
+    /// A source that fails is served from its last good copy in the database.
     Build(BuildArgs),
-    /// Validate the configuration and every expression (no network) and print the plan. Two
-    /// outputs on one path are an error; a missing or unreadable local source or guide file
-    /// draws a warning (exit still 0).
+    /// Validate the configuration and every expression (no network) and print the plan.
+    ///
+    /// Two outputs on one path are an error; a missing or unreadable local source or guide
+    /// file draws a warning (exit still 0).
     Check(ConfigArg),
     /// Write a commented starter configuration (refuses to overwrite).
     Init(InitArgs),
-    /// Show each source's health and cache state from the database (never creates it; read
-    /// without a lock, except that `--enable` takes the build lock to write).
+    /// Show each source's health and cache state from the database.
+    ///
+    /// Never creates the database, and reads it without a lock (so it works during a build),
+    /// except that `--enable` takes the build lock to write.
     Sources(SourcesArgs),
-    /// Probe the stream URLs of proxies without building: which streams play (see
-    /// [settings.probe]). Uses the channels stored by the last build.
+    /// Probe the stream URLs of proxies without building: which streams play.
+    ///
+    /// Uses the channels stored by the last build and the settings of [settings.probe]; takes
+    /// the build lock. Each probe opens a real stream, which the provider counts as a viewer:
+    /// keep `per_host = 1` for accounts that limit connections.
     Probe(ProbeArgs),
-    /// List probed streams with their status, reason and last check (takes no lock, never
-    /// creates the database).
+    /// List probed streams with their status, reason and last check.
+    ///
+    /// Takes no lock and never creates the database.
     Streams(StreamsArgs),
-    /// List a proxy's sticky channel numbers (identity, number, first and last seen), or
-    /// forget some (`--forget`, `--reset`) so that the next build numbers them anew.
+    /// List a proxy's sticky channel numbers, or forget some.
+    ///
+    /// Lists identity, number, first and last seen; `--forget` and `--reset` make the next
+    /// build number those channels anew.
     Numbers(NumbersArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
