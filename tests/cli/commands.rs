@@ -214,3 +214,26 @@ fn check_refuses_two_outputs_on_one_path_and_warns_of_missing_local_files() {
     assert!(run.stderr.contains("epg `g`:"), "{}", run.stderr);
     assert!(!run.stderr.contains("source `a`"), "{}", run.stderr);
 }
+
+/// `lineup check`'s plan shows dedupe (with the alive preference when the proxy probes), probing
+/// and the placeholder guide, so the plan says what a build will do.
+#[test]
+fn check_plan_shows_dedupe_probe_and_placeholder() {
+    let env = Env::new();
+    env.write("a.m3u", crate::harness::playlist("a", 2));
+    env.write(
+        "lineup.toml",
+        "[settings.probe]\nbudget = \"90s\"\n\n[[source]]\nname = \"a\"\nm3u = \"a.m3u\"\n\n\
+         [[proxy]]\nname = \"p\"\nsources = [\"a\"]\nm3u = \"p.m3u\"\ndedupe = \"tvg_id\"\n\
+         probe = true\nxmltv = \"p.xml\"\nepg_placeholder = { block = \"30m\" }\n",
+    );
+    let run = env.lineup(&["check"]);
+    run.ok();
+    for line in [
+        "  dedupe: by tvg_id, keeping the first alive channel in priority order, else the first\n",
+        "  probe: stream URLs during builds, within 90s per build\n",
+        "  placeholder guide: 30m blocks for channels no guide covers\n",
+    ] {
+        assert!(run.stdout.contains(line), "{line}\n{}", run.stdout);
+    }
+}
