@@ -333,3 +333,22 @@ fn two_builds_on_different_databases_share_an_output_directory() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert!(env.path("a.db").exists() && env.path("b.db").exists());
 }
+
+/// The lock is taken on the database's canonical path: a build reaching the database through a
+/// symlink (to the file, or to its directory) waits for the build holding it the direct way.
+#[test]
+fn a_database_reached_through_a_symlink_shares_its_lock() {
+    let env = env_with_one_source();
+    env.lineup(&["build"]).ok();
+    std::os::unix::fs::symlink(env.path("lineup.db"), env.path("link.db")).unwrap();
+    std::os::unix::fs::symlink(env.dir.path(), env.path("linkdir")).unwrap();
+    let lock = hold_lock(&env);
+    for db in ["link.db", "linkdir/lineup.db", "./lineup.db"] {
+        let run = env.lineup(&["build", "--db", db]);
+        run.expect(5);
+        assert!(run.stderr.contains("pid 424242"), "{db}: {}", run.stderr);
+    }
+    assert!(!env.path("link.db.lock").exists());
+    drop(lock);
+    env.lineup(&["build", "--db", "link.db"]).ok();
+}
