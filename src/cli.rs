@@ -30,25 +30,36 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Fetch the sources and write each proxy's playlist.
+    /// Fetch the sources and write each proxy's outputs (playlist, guide, tuner files).
+    ///
+    /// A source that fails is served from its last good copy in the database.
     Build(BuildArgs),
-    /// Validate the configuration and every expression (no network) and print the plan. Two
-    /// outputs on one path are an error; a missing or unreadable local source or guide file
-    /// draws a warning (exit still 0).
+    /// Validate the configuration and every expression (no network) and print the plan.
+    ///
+    /// Two outputs on one path are an error; a missing or unreadable local source or guide
+    /// file draws a warning (exit still 0).
     Check(ConfigArg),
     /// Write a commented starter configuration (refuses to overwrite).
     Init(InitArgs),
-    /// Show each source's health and cache state from the database (takes no lock, never
-    /// creates the database).
+    /// Show each source's health and cache state from the database.
+    ///
+    /// Never creates the database, and reads it without a lock (so it works during a build),
+    /// except that `--enable` takes the build lock to write.
     Sources(SourcesArgs),
-    /// Probe the stream URLs of proxies without building: which streams play (see
-    /// [settings.probe]). Uses the channels stored by the last build.
+    /// Probe the stream URLs of proxies without building: which streams play.
+    ///
+    /// Uses the channels stored by the last build and the settings of [settings.probe]; takes
+    /// the build lock. Each probe opens a real stream, which the provider counts as a viewer:
+    /// keep `per_host = 1` for accounts that limit connections.
     Probe(ProbeArgs),
-    /// List probed streams with their status, reason and last check (takes no lock, never
-    /// creates the database).
+    /// List probed streams with their status, reason and last check.
+    ///
+    /// Takes no lock and never creates the database.
     Streams(StreamsArgs),
-    /// List a proxy's sticky channel numbers (identity, number, first and last seen), or
-    /// forget some (`--forget`, `--reset`) so that the next build numbers them anew.
+    /// List a proxy's sticky channel numbers, or forget some.
+    ///
+    /// Lists identity, number, first and last seen; `--forget` and `--reset` make the next
+    /// build number those channels anew.
     Numbers(NumbersArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
@@ -181,12 +192,16 @@ pub struct StreamsArgs {
     pub db: Option<PathBuf>,
 }
 
+/// `lineup numbers [CONFIG] PROXY`: an optional positional before a required one, which clap
+/// takes with `allow_missing_positional` (one argument is the PROXY).
 #[derive(Debug, Args)]
+#[command(allow_missing_positional = true)]
 pub struct NumbersArgs {
-    /// [CONFIG] PROXY: the configuration file (optional, as for the other commands) and the
-    /// proxy whose numbers to show.
-    #[arg(value_name = "[CONFIG] PROXY", num_args = 1..=2, required = true)]
-    pub args: Vec<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The proxy whose numbers to show or change.
+    #[arg(value_name = "PROXY")]
+    pub proxy: String,
     /// Print a JSON array (identity, number, first_seen, last_seen) instead of the table.
     #[arg(long)]
     pub json: bool,

@@ -12,8 +12,9 @@ pub enum Exit {
     /// Usage or configuration error: nothing fetched, nothing written.
     Usage = 2,
     /// Degraded: outputs written, but at least one source failed and its cached data (or
-    /// nothing) was used (a shrunken copy refused, a source skipped), or a proxy's shrunken
-    /// output was refused and its previous outputs kept.
+    /// nothing) was used (a shrunken copy refused, a source skipped or disabled), or a proxy's
+    /// shrunken output was refused and its previous outputs kept, or a corrupt database was
+    /// set aside and a fresh one started.
     Degraded = 3,
     /// Fewer than `min_successful_sources` sources fresh in this build (cached copies do not
     /// count), or `fail_fast` stopped it: previous outputs left untouched.
@@ -28,10 +29,13 @@ EXIT STATUS:
   0  success (or `unchanged` with --if-changed)
   1  runtime error not covered below
   2  usage or configuration error: nothing fetched, nothing written
-  3  degraded: outputs written, but a source failed and its cached data (or nothing) was used,
-     or a proxy's output shrank past max_shrink and its previous outputs were kept
+  3  degraded: outputs written, but a source failed, was refused by max_shrink, skipped or
+     disabled and its cached data (or nothing) was used, or a proxy's output shrank past
+     max_shrink and its previous outputs were kept, or a corrupt database was set aside
+     (renamed NAME.corrupt-<UTC time>) and a fresh one started
   4  fewer than min_successful_sources sources fresh in this build (fetched or not modified;
-     cached copies do not count), or fail_fast stopped it: previous outputs left untouched
+     cached, refused, skipped and disabled ones do not count), or fail_fast stopped it:
+     previous outputs left untouched
   5  another `lineup build` holds the lock on this database";
 
 impl Exit {

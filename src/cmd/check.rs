@@ -74,6 +74,26 @@ pub fn run(args: &ConfigArg) -> Result<Exit, Failure> {
             };
             out.push_str(&format!("  guide {}. {}{state}\n", i + 1, name.get_ref()));
         }
+        let dedupe = match proxy.dedupe {
+            crate::config::Dedupe::None => None,
+            crate::config::Dedupe::StreamUrl => Some("stream_url"),
+            crate::config::Dedupe::TvgId => Some("tvg_id"),
+            crate::config::Dedupe::ChannelName => Some("channel_name"),
+        };
+        if let Some(key) = dedupe {
+            let keeps = if proxy.probe {
+                "the first alive channel in priority order, else the first"
+            } else {
+                "the first channel in priority order"
+            };
+            out.push_str(&format!("  dedupe: by {key}, keeping {keeps}\n"));
+        }
+        if proxy.probe {
+            out.push_str(&format!(
+                "  probe: stream URLs during builds, within {} per build\n",
+                days(settings.probe.budget.0)
+            ));
+        }
         if let Some(line) = sort_plan(&proxy.sort) {
             out.push_str(&format!("  sort: {line}\n"));
         }
@@ -86,6 +106,12 @@ pub fn run(args: &ConfigArg) -> Result<Exit, Failure> {
                 .resolve(&settings.output_dir)
                 .join(x.get_ref().as_str());
             out.push_str(&format!("  xmltv -> {}\n", dest.display()));
+        }
+        if let Some(p) = &proxy.epg_placeholder {
+            out.push_str(&format!(
+                "  placeholder guide: {} blocks for channels no guide covers\n",
+                days(p.block.get_ref().0)
+            ));
         }
         if let Some(h) = &proxy.hdhr {
             let dest = config.resolve(&settings.output_dir).join(h.dir.as_str());

@@ -48,16 +48,22 @@ const EXTRA: &str = r#".SH "EXIT STATUS"
 success (or \fBunchanged\fR with \-\-if\-changed)
 .TP
 \fB1\fR
-runtime error not covered below
+runtime error not covered below (one proxy could not be written while the others were; the
+build was interrupted by SIGINT or SIGTERM)
 .TP
 \fB2\fR
 usage or configuration error: nothing fetched, nothing written
 .TP
 \fB3\fR
-degraded: outputs written, but at least one source failed and its cached data (or nothing) was used
+degraded: outputs written, but at least one source failed, was refused by \fImax_shrink\fR,
+was skipped or is disabled, and its cached data (or nothing) was used; or a proxy's output
+shrank past \fImax_shrink\fR and its previous outputs were kept; or a corrupt database was set
+aside and a fresh one started
 .TP
 \fB4\fR
-fewer than \fImin_successful_sources\fR sources usable: previous outputs left untouched
+fewer than \fImin_successful_sources\fR sources fresh in this build (\fBfetched\fR or
+\fBnot_modified\fR; cached, refused, skipped and disabled sources do not count), or
+\fIfail_fast\fR stopped the build: previous outputs left untouched
 .TP
 \fB5\fR
 another \fBlineup build\fR holds the lock on this database
@@ -65,6 +71,17 @@ another \fBlineup build\fR holds the lock on this database
 .TP
 \fBLINEUP_CONFIG\fR
 the configuration file when none is named (default \fI./lineup.toml\fR)
+.TP
+\fBLINEUP_NOW\fR
+Unix seconds: the clock for the guide window, stream probe rechecks and sticky numbering's
+\fIforget_after\fR (reproducible builds and tests)
+.TP
+\fBTMPDIR\fR
+spill files and download spools when \fIsettings.spill_dir\fR is empty
+.TP
+\fBSQLITE_TMPDIR\fR
+SQLite's temporary tables (sticky numbering's pending assignments), else \fBTMPDIR\fR, else
+\fI/var/tmp\fR
 .TP
 \fBNO_COLOR\fR
 honoured: lineup prints no colour
@@ -74,7 +91,19 @@ honoured: lineup prints no colour
 the configuration; see \fBlineup.toml\fR(5)
 .TP
 \fIlineup.db\fR
-the SQLite database (\fIsettings.database\fR): last good copy of every source, run history
+the SQLite database (\fIsettings.database\fR): last good copy of every source, health, run
+history, sticky numbers and stream probe results; created 0600 with its \fI\-wal\fR and
+\fI\-shm\fR files
+.TP
+\fIlineup.db.lock\fR
+the build lock, beside the database's canonical path
+.TP
+\fIlineup.db.corrupt\-\fRTIME
+a database SQLite could not read, set aside by a build that then started a fresh one
+.TP
+\fI.NAME.\fRPID\fI\-*.tmp\fR, \fIlineup\-spill\-\fRPID\fI\-*\fR, \fIlineup\-fetch\-\fRPID\fI\-*\fR
+a build's temporary files (beside its outputs; in \fIspill_dir\fR or \fBTMPDIR\fR), removed
+when it ends; those of a killed build are removed by the next build once its pid is gone
 .SH "SEE ALSO"
 \fBlineup.toml\fR(5)
 "#;

@@ -27,17 +27,8 @@ struct Row {
 }
 
 pub fn run(args: &NumbersArgs) -> Result<Exit, Failure> {
-    let (config_arg, proxy) = match args.args.as_slice() {
-        [proxy] => (None, proxy),
-        [config, proxy] => (Some(std::path::Path::new(config.as_str())), proxy),
-        _ => {
-            return Err(Failure::new(
-                Exit::Usage,
-                anyhow!("usage: lineup numbers [CONFIG] PROXY"),
-            ));
-        }
-    };
-    let config = super::load_config(config_arg)?;
+    let proxy = &args.proxy;
+    let config = super::load_config(args.config.config.as_deref())?;
     let def = super::find_proxy(&config, proxy)?;
     if !def
         .numbering

@@ -52,6 +52,25 @@ fn help_shows_exit_codes_and_usage_errors_exit_2() {
     env.lineup(&[]).expect(2);
 }
 
+/// `lineup numbers` takes an optional CONFIG before the required PROXY, and says so.
+#[test]
+fn numbers_usage_reads_config_then_proxy() {
+    let env = Env::new();
+    let run = env.lineup(&["numbers", "--help"]);
+    run.ok();
+    assert!(
+        run.stdout
+            .contains("Usage: lineup numbers [OPTIONS] [CONFIG] <PROXY>"),
+        "{}",
+        run.stdout
+    );
+    let run = env.lineup(&["numbers"]);
+    run.expect(2);
+    assert!(run.stderr.contains("<PROXY>"), "{}", run.stderr);
+    env.lineup(&["numbers", "a.toml", "home", "extra"])
+        .expect(2);
+}
+
 #[test]
 fn readme_configurations_pass_check() {
     let readme =
@@ -59,9 +78,21 @@ fn readme_configurations_pass_check() {
     let mut checked = 0;
     for block in readme.split("```toml").skip(1) {
         let block = block.split("```").next().unwrap();
-        if !block.contains("[[proxy]]") || block.contains("# ...") {
+        if !block.contains("[[proxy]]") {
             continue;
         }
+        // A fragment (`# ...` in a proxy) gets the keys a proxy needs and a source.
+        let block = &if block.contains("# ...") {
+            format!(
+                "[[source]]\nname = \"s\"\nm3u = \"s.m3u\"\n\n{}",
+                block.replace(
+                    "# ...\n",
+                    "name = \"p\"\nsources = [\"s\"]\nm3u = \"p.m3u\"\n"
+                )
+            )
+        } else {
+            block.to_string()
+        };
         let env = Env::new();
         env.write("lineup.toml", block);
         let mut cmd = env.command(&["check"]);
@@ -78,7 +109,34 @@ fn readme_configurations_pass_check() {
         );
         checked += 1;
     }
-    assert!(checked >= 2, "found {checked} README configurations");
+    assert!(checked >= 5, "found {checked} README configurations");
+}
+
+/// The demo the README's first command builds, and the example of lineup.toml(5), pass
+/// `lineup check`; the demo ships every file it names, so it draws no warning either.
+#[test]
+fn demo_and_config_man_page_example_pass_check() {
+    let env = Env::demo();
+    let run = env.lineup(&["check"]);
+    run.ok();
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    assert!(run.stdout.contains("proxy home:"), "{}", run.stdout);
+
+    let page =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/lineup.toml.5")).unwrap();
+    let example = page
+        .split(".SH EXAMPLE\n.nf\n")
+        .nth(1)
+        .expect("EXAMPLE section")
+        .split("\n.fi")
+        .next()
+        .unwrap()
+        .replace("\\-", "-");
+    let env = Env::new();
+    env.write("lineup.toml", &example);
+    let run = env.lineup(&["check"]);
+    run.ok();
+    assert!(run.stdout.contains("proxy home:"), "{}", run.stdout);
 }
 
 #[test]
@@ -155,4 +213,27 @@ fn check_refuses_two_outputs_on_one_path_and_warns_of_missing_local_files() {
     );
     assert!(run.stderr.contains("epg `g`:"), "{}", run.stderr);
     assert!(!run.stderr.contains("source `a`"), "{}", run.stderr);
+}
+
+/// `lineup check`'s plan shows dedupe (with the alive preference when the proxy probes), probing
+/// and the placeholder guide, so the plan says what a build will do.
+#[test]
+fn check_plan_shows_dedupe_probe_and_placeholder() {
+    let env = Env::new();
+    env.write("a.m3u", crate::harness::playlist("a", 2));
+    env.write(
+        "lineup.toml",
+        "[settings.probe]\nbudget = \"90s\"\n\n[[source]]\nname = \"a\"\nm3u = \"a.m3u\"\n\n\
+         [[proxy]]\nname = \"p\"\nsources = [\"a\"]\nm3u = \"p.m3u\"\ndedupe = \"tvg_id\"\n\
+         probe = true\nxmltv = \"p.xml\"\nepg_placeholder = { block = \"30m\" }\n",
+    );
+    let run = env.lineup(&["check"]);
+    run.ok();
+    for line in [
+        "  dedupe: by tvg_id, keeping the first alive channel in priority order, else the first\n",
+        "  probe: stream URLs during builds, within 90s per build\n",
+        "  placeholder guide: 30m blocks for channels no guide covers\n",
+    ] {
+        assert!(run.stdout.contains(line), "{line}\n{}", run.stdout);
+    }
 }

@@ -1,9 +1,10 @@
-//! Locking (exit 5, `--wait`) and the run report validated against its JSON Schema.
+//! Locking (exit 5, `--wait`), two builds on different databases sharing an output directory,
+//! and the run report validated against its JSON Schema.
 
 use std::fs::OpenOptions;
 use std::io::Write;
 
-use crate::harness::{Env, playlist, simple_config, validate_report};
+use crate::harness::{Env, names, playlist, simple_config, validate_report};
 
 fn env_with_one_source() -> Env {
     let env = Env::new();
@@ -233,4 +234,121 @@ fn sigkill_mid_build_leaves_previous_outputs_and_the_next_build_succeeds() {
     assert_eq!(crate::harness::names(&env.read("out/p.m3u")).len(), 150_000);
     // The killed build's temporary file (nothing runs on SIGKILL) is gone after the next one.
     assert_eq!(env.list("out"), ["p.m3u"]);
+}
+
+/// Two builds on different databases sharing one output directory and one playlist name (a
+/// staging and a live configuration, say), run at once: build A is held in its logo prefetch
+/// with its `.home.m3u.<pid>-*.tmp` open while build B starts, sweeps the directory for dead
+/// builds' leftovers and commits. B must leave A's live temp alone; both exit 0, each output is
+/// the one its build wrote, and no temporary file is left.
+#[test]
+fn two_builds_on_different_databases_share_an_output_directory() {
+    use crate::http_server::{Body, Gate, Route, TestServer};
+    use std::process::Stdio;
+    // A 1x1 PNG: what the logo fetch must see to keep the logo.
+    const PNG: &[u8] =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\
+\0\0\0\rIDATx\x9cc\xf8\x0f\x04\0\x09\xfb\x03\xfd\xe3U\xf2\x9c\0\0\0\0IEND\xaeB`\x82";
+    let server = TestServer::start();
+    let gate = Gate::new();
+    let png = Body {
+        content_type: "image/png".into(),
+        ..Body::new(PNG)
+    };
+    server
+        .route(
+            "/a.m3u",
+            Route::Ok(Body::new(playlist("a", 3).replace(
+                "group-title",
+                &format!("tvg-logo=\"{}\" group-title", server.url("/logo.png")),
+            ))),
+        )
+        .route("/b.m3u", Route::Ok(Body::new(playlist("b", 5))))
+        .route(
+            "/logo.png",
+            Route::Hold(gate.clone(), Box::new(Route::Ok(png))),
+        );
+    let env = Env::new();
+    let config = |db: &str, source: &str, proxy_extra: &str| {
+        format!(
+            "[settings]\ndatabase = \"{db}\"\n\n[settings.fetch]\nretries = 0\n\n\
+             [[source]]\nname = \"s\"\nm3u = \"{}\"\n\n\
+             [[proxy]]\nname = \"home\"\nsources = [\"s\"]\nm3u = \"home.m3u\"\n{proxy_extra}",
+            server.url(source)
+        )
+    };
+    env.write(
+        "a.toml",
+        config("a.db", "/a.m3u", "logos = { prefetch = true }\n"),
+    );
+    env.write("b.toml", config("b.db", "/b.m3u", ""));
+
+    let a = env
+        .command(&["build", "a.toml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A is in its logo prefetch once the server holds the logo request: its playlist temp
+    // is open then (the playlist is written after the logos).
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while server.hits("/logo.png") == 0 && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        server.hits("/logo.png"),
+        1,
+        "build A reached its logo fetch"
+    );
+    let a_temp = format!(".home.m3u.{}-", a.id());
+    let live_temps = |env: &Env| -> Vec<String> {
+        env.list("out")
+            .into_iter()
+            .filter(|f| f.starts_with(&a_temp))
+            .collect()
+    };
+    assert_eq!(live_temps(&env).len(), 1, "{:?}", env.list("out"));
+
+    // B runs start to end while A is held: it sweeps `out` and commits home.m3u.
+    let b = env.lineup(&["build", "b.toml"]);
+    b.ok();
+    assert_eq!(names(&env.read("out/home.m3u")).len(), 5, "B's playlist");
+    assert_eq!(live_temps(&env).len(), 1, "B left A's live temp alone");
+
+    gate.open();
+    let output = a.wait_with_output().unwrap();
+    let a_run = crate::harness::Run::from_output(output);
+    a_run.ok();
+    let home = env.read("out/home.m3u");
+    assert_eq!(
+        names(&home),
+        ["a-0", "a-1", "a-2"],
+        "A's playlist, committed last"
+    );
+    let leftovers: Vec<String> = env
+        .list("out")
+        .into_iter()
+        .filter(|f| f.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(env.path("a.db").exists() && env.path("b.db").exists());
+}
+
+/// The lock is taken on the database's canonical path: a build reaching the database through a
+/// symlink (to the file, or to its directory) waits for the build holding it the direct way.
+#[test]
+fn a_database_reached_through_a_symlink_shares_its_lock() {
+    let env = env_with_one_source();
+    env.lineup(&["build"]).ok();
+    std::os::unix::fs::symlink(env.path("lineup.db"), env.path("link.db")).unwrap();
+    std::os::unix::fs::symlink(env.dir.path(), env.path("linkdir")).unwrap();
+    let lock = hold_lock(&env);
+    for db in ["link.db", "linkdir/lineup.db", "./lineup.db"] {
+        let run = env.lineup(&["build", "--db", db]);
+        run.expect(5);
+        assert!(run.stderr.contains("pid 424242"), "{db}: {}", run.stderr);
+    }
+    assert!(!env.path("link.db.lock").exists());
+    drop(lock);
+    env.lineup(&["build", "--db", "link.db"]).ok();
 }

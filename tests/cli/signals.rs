@@ -1,5 +1,6 @@
-//! Ctrl-C (SIGINT) in the middle of a build stops it cleanly: no temporary file is left, the
-//! previous output stays whole, the database stays consistent and the next build works.
+//! Ctrl-C (SIGINT) and SIGTERM in the middle of a build stop it cleanly and at once (waiting
+//! for headers, reading a body, in a retry back-off, fetching logos): no temporary file is
+//! left, the previous output stays whole, the database stays consistent and the next build works.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -92,12 +93,29 @@ fn sigint_while_a_body_drips_ends_the_build_at_once() {
     );
 }
 
+/// SIGTERM while the build waits out a retry back-off of a minute after a 503.
+#[test]
+fn sigterm_during_a_retry_back_off_ends_the_build_at_once() {
+    stop_mid_fetch_with(
+        crate::http_server::Route::Status(503),
+        "-TERM",
+        "retries = 3\nbackoff = { base = \"60s\", max = \"60s\", jitter = false }\n",
+    );
+}
+
 fn stop_mid_fetch(slow: crate::http_server::Route, signal: &str) {
+    stop_mid_fetch_with(slow, signal, "timeout = \"60s\"\nretries = 0\n");
+}
+
+/// Build once, then build again with `/list.m3u` playing `slow` (the source configured with
+/// `source_extra`), send `signal` once the request arrived, and check the build ended long
+/// before any timeout or back-off would have ended it, leaving outputs and temp dirs clean.
+fn stop_mid_fetch_with(slow: crate::http_server::Route, signal: &str, source_extra: &str) {
     use crate::http_server::{Body, Route};
     let net = crate::network::Net::new();
     net.server
         .route("/list.m3u", Route::Ok(Body::new(crate::network::good())));
-    net.one_source("", "timeout = \"60s\"\nretries = 0\n");
+    net.one_source("", source_extra);
     let text = net.env.read("lineup.toml");
     net.env.write(
         "lineup.toml",
@@ -128,7 +146,7 @@ fn stop_mid_fetch(slow: crate::http_server::Route, signal: &str) {
         .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
-    // Generous: the point is "not after the 60 s attempt timeout".
+    // Generous: the point is "not after the 60 s attempt timeout (or back-off)".
     let code = wait_for(&mut child, std::time::Duration::from_secs(15));
     assert_eq!(
         code,
@@ -176,4 +194,64 @@ fn leftovers_of_dead_builds_are_removed_and_live_ones_kept() {
         env.list("spill"),
         [live.trim_start_matches("spill/").to_string()]
     );
+}
+
+/// SIGTERM while the build fetches logos (the server holds the logo request; the fetch timeout
+/// is a minute): the build ends at once, the previous playlist stays, no temp file is left.
+#[test]
+fn sigterm_during_logo_fetches_ends_the_build_at_once() {
+    use crate::http_server::{Route, TestServer};
+    let server = TestServer::start();
+    server.route(
+        "/logo.png",
+        Route::Stall(std::time::Duration::from_secs(120)),
+    );
+    let env = Env::new();
+    env.write("a.m3u", playlist("a", 3));
+    env.write("lineup.toml", simple_config(&[("a", "a.m3u", true)], ""));
+    env.lineup(&["build"]).ok();
+    let before = env.read("out/p.m3u");
+
+    env.write(
+        "a.m3u",
+        playlist("a", 3).replace(
+            "group-title",
+            &format!("tvg-logo=\"{}\" group-title", server.url("/logo.png")),
+        ),
+    );
+    env.write(
+        "lineup.toml",
+        format!(
+            "[settings.fetch]\ntimeout = \"60s\"\nretries = 0\n\n{}logos = {{ prefetch = true }}\n",
+            simple_config(&[("a", "a.m3u", true)], "")
+        ),
+    );
+    let mut child = env
+        .command(&["build"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while server.hits("/logo.png") == 0 && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        server.hits("/logo.png"),
+        1,
+        "the build reached its logo fetch"
+    );
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let code = wait_for(&mut child, std::time::Duration::from_secs(15));
+    assert_eq!(
+        code,
+        Some(1),
+        "SIGTERM ends the build (exit 1, interrupted)"
+    );
+    assert_eq!(env.read("out/p.m3u"), before);
+    assert_eq!(env.list("out"), ["logos", "p.m3u"], "no temp file left");
+    assert!(env.list("out/logos").is_empty(), "no half a logo left");
 }

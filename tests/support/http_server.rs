@@ -1,7 +1,7 @@
 //! A small, real HTTP/1.1 server for tests: it listens on 127.0.0.1 on a port the system picks,
 //! serves one request per connection on a thread of its own, and plays scripted faults per path
 //! (errors N times then success, 429 with Retry-After, cut-off bodies, slow drips, redirect
-//! loops, 304 on a matching ETag). It is plain `std` (plus `flate2`) so that the library's unit
+//! loops, 304 on a matching ETag, requests held until the test opens a gate). It is plain `std` (plus `flate2`) so that the library's unit
 //! tests (`#[path]`-included from `src/fetch`) and the integration tests (`mod support;`) share
 //! it without a test-only dependency.
 //!
@@ -90,6 +90,33 @@ pub enum Route {
     /// Wait, then play the route. Requests waiting here are counted: two counted at once
     /// were certainly two open connections (see [`TestServer::max_concurrent`]).
     Delay(Duration, Box<Route>),
+    /// Wait until the test opens the gate (at most a minute), then play the route: the client
+    /// is held mid-request for exactly as long as the test needs, with no timing guess.
+    Hold(Gate, Box<Route>),
+}
+
+/// A gate a [`Route::Hold`] waits at until [`Gate::open`].
+#[derive(Clone, Debug, Default)]
+pub struct Gate(Arc<(Mutex<bool>, std::sync::Condvar)>);
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate::default()
+    }
+
+    /// Let every request waiting here (and every later one) through.
+    pub fn open(&self) {
+        *self.0.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.0.1.notify_all();
+    }
+
+    fn wait(&self) {
+        let guard = self.0.0.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self
+            .0
+            .1
+            .wait_timeout_while(guard, Duration::from_secs(60), |open| !*open);
+    }
 }
 
 impl Route {
@@ -354,6 +381,10 @@ fn play(
             thread::sleep(delay);
             // Uncounted before the answer starts: the client cannot be done before that.
             lock().open -= 1;
+            play(out, *then, request, state)
+        }
+        Route::Hold(gate, then) => {
+            gate.wait();
             play(out, *then, request, state)
         }
     }
