@@ -128,21 +128,29 @@ impl GuideIndex {
 
     /// The guide channel of a playlist channel with `tvg_id` and `name`.
     pub fn match_channel(&self, tvg_id: &str, name: &str, mode: EpgMatch) -> Option<Match> {
+        self.find(tvg_id, name, mode).map(|(id, by)| Match {
+            guide_id: id.to_string(),
+            by,
+        })
+    }
+
+    /// [`GuideIndex::match_channel`] borrowing the guide id from the index: no allocation
+    /// for a channel matched by its exact id (the guide stage matches a million channels).
+    pub fn find(&self, tvg_id: &str, name: &str, mode: EpgMatch) -> Option<(&str, MatchedBy)> {
         let tvg_id = tvg_id.trim();
         if !tvg_id.is_empty() {
-            if self.ids.contains_key(tvg_id) {
-                return Some(Match {
-                    guide_id: tvg_id.to_string(),
-                    by: MatchedBy::Id,
-                });
+            if let Some((id, _)) = self.ids.get_key_value(tvg_id) {
+                return Some((id.as_str(), MatchedBy::Id));
             }
-            if let Some(ids) = self.folded.get(&tvg_id.to_ascii_lowercase())
+            let folded = if tvg_id.bytes().any(|b| b.is_ascii_uppercase()) {
+                self.folded.get(&tvg_id.to_ascii_lowercase())
+            } else {
+                self.folded.get(tvg_id)
+            };
+            if let Some(ids) = folded
                 && ids.len() == 1
             {
-                return Some(Match {
-                    guide_id: ids.first().expect("one").clone(),
-                    by: MatchedBy::Id,
-                });
+                return Some((ids.first().expect("one").as_str(), MatchedBy::Id));
             }
         }
         if mode != EpgMatch::IdThenName {
@@ -150,10 +158,9 @@ impl GuideIndex {
         }
         let key = normalize(name);
         match self.names.get(&key) {
-            Some(ids) if !key.is_empty() && ids.len() == 1 => Some(Match {
-                guide_id: ids.first().expect("one").clone(),
-                by: MatchedBy::Name,
-            }),
+            Some(ids) if !key.is_empty() && ids.len() == 1 => {
+                Some((ids.first().expect("one").as_str(), MatchedBy::Name))
+            }
             _ => None,
         }
     }
