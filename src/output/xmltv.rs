@@ -19,6 +19,9 @@ use crate::parse::xmltv::tree::{Element, Node};
 /// An XMLTV document being written to `W`.
 pub struct XmltvWriter<W: Write> {
     out: W,
+    /// One programme, assembled before it is written: one `write_all` per programme instead
+    /// of a dozen through the file's layers.
+    line: Vec<u8>,
 }
 
 impl<W: Write> XmltvWriter<W> {
@@ -31,7 +34,10 @@ impl<W: Write> XmltvWriter<W> {
             write_attr(&mut out, k, v)?;
         }
         out.write_all(b">\n")?;
-        Ok(XmltvWriter { out })
+        Ok(XmltvWriter {
+            out,
+            line: Vec::new(),
+        })
     }
 
     /// `<channel id=...>` with its children.
@@ -83,17 +89,19 @@ impl<W: Write> XmltvWriter<W> {
         attrs: &[u8],
         children: &[u8],
     ) -> io::Result<()> {
-        let out = &mut self.out;
-        out.write_all(b"  <programme")?;
-        write_time(out, "start", start)?;
+        let line = &mut self.line;
+        line.clear();
+        line.extend_from_slice(b"  <programme");
+        write_time(line, "start", start)?;
         if let Some(stop) = stop {
-            write_time(out, "stop", stop)?;
+            write_time(line, "stop", stop)?;
         }
-        write_attr(out, "channel", channel)?;
-        out.write_all(attrs)?;
-        out.write_all(b">\n")?;
-        out.write_all(children)?;
-        out.write_all(b"  </programme>\n")
+        write_attr(line, "channel", channel)?;
+        line.extend_from_slice(attrs);
+        line.extend_from_slice(b">\n");
+        line.extend_from_slice(children);
+        line.extend_from_slice(b"  </programme>\n");
+        self.out.write_all(line)
     }
 
     /// Close `</tv>` and hand back the sink.

@@ -5,7 +5,6 @@
 //! holds grows with the guide's channels, not the playlist's, except with `epg_placeholder`:
 //! then one small record per unmatched channel (`crate::guide::placeholder`).
 
-use std::collections::HashSet;
 use std::io::sink;
 use std::path::Path;
 
@@ -61,7 +60,8 @@ pub struct GuideStage {
     /// writer needs (it writes each id once, from its first channel). Bounded by the guide's
     /// channels, not the playlist's.
     entries: Vec<GuideEntry>,
-    seen: HashSet<String>,
+    /// Guide ids already in `entries`, by their number in `index`.
+    seen: Vec<bool>,
     /// Prefetched logos' new addresses for `<icon src>` (empty unless `logos.base_url`).
     icons: LogoMap,
     /// Unmatched channels that get placeholder data (`epg_placeholder`).
@@ -88,7 +88,7 @@ impl GuideStage {
             index,
             mode: proxy.epg_match,
             entries: Vec::new(),
-            seen: HashSet::new(),
+            seen: Vec::new(),
             icons: LogoMap::new(),
             placeholders: proxy.epg_placeholder.as_ref().map(Placeholders::new),
             placeholder_channels: 0,
@@ -112,7 +112,7 @@ impl GuideStage {
             ..
         } = self;
         for ch in chunk.iter_mut() {
-            let Some((guide_id, by)) = index.find(ch.get(&Field::TvgId), &ch.name, *mode) else {
+            let Some(found) = index.find(ch.get(&Field::TvgId), &ch.name, *mode) else {
                 report.unmatched += 1;
                 if report.unmatched_names.len() < UNMATCHED_NAMES {
                     report.unmatched_names.push(ch.name.clone());
@@ -122,7 +122,8 @@ impl GuideStage {
                 }
                 continue;
             };
-            match by {
+            let guide_id = found.id;
+            match found.by {
                 MatchedBy::Id => report.matched_by_id += 1,
                 MatchedBy::Name => report.matched_by_name += 1,
             }
@@ -135,8 +136,10 @@ impl GuideStage {
             {
                 ch.set(&Field::TvgLogo, icon);
             }
-            if !seen.contains(guide_id) {
-                seen.insert(guide_id.to_string());
+            if seen.is_empty() {
+                seen.resize(index.len(), false);
+            }
+            if !std::mem::replace(&mut seen[found.number as usize], true) {
                 let logo = ch.get(&Field::TvgLogo);
                 entries.push(GuideEntry {
                     guide_id: guide_id.to_string(),
