@@ -2,7 +2,8 @@
 //! programmes of the first guide source (in the proxy's `epg` order) that has programmes for
 //! it, shifted by that source's `shift`, kept when they overlap the `epg_days` window, in start
 //! order without exact duplicates, cleaned to the DTD, and written channel by channel from the
-//! store: memory holds one programme at a time, not the guide.
+//! store: memory holds one programme at a time, not the guide. A programme that is already
+//! valid is written from its stored bytes ([`super::direct`]); only others become a tree.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -183,6 +184,8 @@ pub fn write_guide_with_icons<W: Write>(
     // Reused across channels: the listing's parts and the last record written.
     let mut parts = Vec::new();
     let mut previous: Vec<u8> = Vec::new();
+    // A programme written straight from its stored form (`direct`).
+    let mut serialized: Vec<u8> = Vec::new();
     for (entry, source) in chosen {
         let shift = source.shift_ms / 1000;
         previous.clear();
@@ -203,6 +206,16 @@ pub fn write_guide_with_icons<W: Write>(
                 first = false;
                 previous.clear();
                 previous.extend_from_slice(r.raw);
+                let start = r.start().shifted(shift);
+                let stop = r.stop().map(|t| t.shifted(shift));
+                serialized.clear();
+                if let Some(split) = super::direct::programme(r.body(), &mut serialized) {
+                    let (attrs, children) = serialized.split_at(split);
+                    writer.programme_serialized(&entry.guide_id, start, stop, attrs, children)?;
+                    stats.programmes += 1;
+                    return Ok(());
+                }
+                // Needs cleaning (or is corrupt): decode it into a tree.
                 let (attrs, children) = crate::parse::xmltv::tree::decode(r.body())
                     .map_err(store::GuideStoreError::from)?;
                 let mut programme = Element {
@@ -214,8 +227,8 @@ pub fn write_guide_with_icons<W: Write>(
                     Ok(()) => {
                         writer.programme(
                             &entry.guide_id,
-                            r.start().shifted(shift),
-                            r.stop().map(|t| t.shifted(shift)),
+                            start,
+                            stop,
                             &programme.attrs,
                             &programme.children,
                         )?;

@@ -13,14 +13,14 @@ use crate::parse::xmltv::tree::{Element, Node};
 pub type Dropped = BTreeMap<String, u64>;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Card {
+pub(super) enum Card {
     One,
     Opt,
     Many,
     Plus,
 }
 
-enum Content {
+pub(super) enum Content {
     Empty,
     /// `(#PCDATA)`
     Text,
@@ -30,10 +30,10 @@ enum Content {
     Seq(&'static [(&'static str, Card)]),
 }
 
-struct Attr {
-    name: &'static str,
-    required: bool,
-    values: Option<&'static [&'static str]>,
+pub(super) struct Attr {
+    pub(super) name: &'static str,
+    pub(super) required: bool,
+    pub(super) values: Option<&'static [&'static str]>,
 }
 
 /// An optional CDATA attribute. A macro, not a `const fn`, so that arrays of them are
@@ -55,7 +55,7 @@ const PERSON: Content = Content::Mixed(&["image", "url"]);
 use Card::{Many, One, Opt, Plus};
 
 /// The declaration of element `name`, if the DTD has one.
-fn declaration(name: &str) -> Option<(&'static [Attr], Content)> {
+pub(super) fn declaration(name: &str) -> Option<(&'static [Attr], Content)> {
     Some(match name {
         "channel" => (
             &[Attr {

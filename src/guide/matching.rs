@@ -10,7 +10,7 @@
 //! - Priority: a guide id is provided by the first source, in the proxy's `epg` order, that has
 //!   programmes for it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use rusqlite::Connection;
 
@@ -58,17 +58,49 @@ pub struct Match {
     pub by: MatchedBy,
 }
 
-/// Guide ids and names of a proxy's guide sources.
+/// Guide ids and names of a proxy's guide sources. Every guide id gets a number (in the
+/// order first met), so that lookups by name or folded id land on a number, not on a set of
+/// strings, and callers can mark ids seen in a bit vector (issue 13: the guide stage looks up
+/// a million channels, and each string compared was a cache miss).
 #[derive(Debug, Default)]
 pub struct GuideIndex {
     sources: Vec<GuideSource>,
-    /// Guide id -> index in `sources` of the first source with programmes for it (`None`:
-    /// declared somewhere, programmes nowhere).
-    ids: HashMap<String, Option<usize>>,
+    /// By number: the guide id and the index in `sources` of the first source with
+    /// programmes for it (`None`: declared somewhere, programmes nowhere).
+    channels: Vec<(String, Option<usize>)>,
+    /// Guide id -> its number.
+    ids: HashMap<String, u32>,
     /// ASCII-lowercased id -> the ids that fold to it.
-    folded: HashMap<String, BTreeSet<String>>,
+    folded: HashMap<String, Hit>,
     /// Normalised display-name -> the ids carrying it.
-    names: HashMap<String, BTreeSet<String>>,
+    names: HashMap<String, Hit>,
+}
+
+/// The guide ids a key leads to: one (by number), or more than one (ambiguous).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hit {
+    One(u32),
+    Many,
+}
+
+impl Hit {
+    fn add(hit: Option<Hit>, number: u32) -> Hit {
+        match hit {
+            None => Hit::One(number),
+            Some(Hit::One(n)) if n == number => Hit::One(n),
+            Some(_) => Hit::Many,
+        }
+    }
+}
+
+/// A guide channel found for a playlist channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found<'a> {
+    /// The guide's `channel@id`.
+    pub id: &'a str,
+    /// Its number in the index: below [`GuideIndex::len`].
+    pub number: u32,
+    pub by: MatchedBy,
 }
 
 impl GuideIndex {
@@ -81,20 +113,29 @@ impl GuideIndex {
         let mut index = GuideIndex::default();
         store::for_each_channel(conn, &names, |c| {
             let at = sources.iter().position(|s| s.name == c.source);
-            let provider = index.ids.entry(c.id.clone()).or_insert(None);
+            let number = match index.ids.get(&c.id) {
+                Some(&n) => n,
+                None => {
+                    let n = index.channels.len() as u32;
+                    index.channels.push((c.id.clone(), None));
+                    index.ids.insert(c.id.clone(), n);
+                    n
+                }
+            };
+            let provider = &mut index.channels[number as usize].1;
             if provider.is_none() && c.programmes > 0 {
                 *provider = at;
             }
-            index
-                .folded
-                .entry(c.id.to_ascii_lowercase())
-                .or_default()
-                .insert(c.id.clone());
+            let folded = index.folded.entry(c.id.to_ascii_lowercase());
+            let hit = Hit::add(folded_get(&folded), number);
+            folded.insert_entry(hit);
             if let Some(channel) = &c.channel {
                 for (_, name) in channel.display_names() {
                     let key = normalize(&name);
                     if !key.is_empty() {
-                        index.names.entry(key).or_default().insert(c.id.clone());
+                        let entry = index.names.entry(key);
+                        let hit = Hit::add(folded_get(&entry), number);
+                        entry.insert_entry(hit);
                     }
                 }
             }
@@ -110,39 +151,47 @@ impl GuideIndex {
 
     /// Number of distinct guide channel ids.
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.channels.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.channels.is_empty()
     }
 
     /// The source that provides guide id `id`: the first with programmes for it.
     pub fn provider(&self, id: &str) -> Option<&GuideSource> {
-        self.ids
-            .get(id)
-            .copied()
-            .flatten()
-            .map(|i| &self.sources[i])
+        let &n = self.ids.get(id)?;
+        self.channels[n as usize].1.map(|i| &self.sources[i])
     }
 
     /// The guide channel of a playlist channel with `tvg_id` and `name`.
     pub fn match_channel(&self, tvg_id: &str, name: &str, mode: EpgMatch) -> Option<Match> {
+        self.find(tvg_id, name, mode).map(|f| Match {
+            guide_id: f.id.to_string(),
+            by: f.by,
+        })
+    }
+
+    /// [`GuideIndex::match_channel`] borrowing the guide id from the index, with its number:
+    /// no allocation for a channel matched by its exact id.
+    pub fn find(&self, tvg_id: &str, name: &str, mode: EpgMatch) -> Option<Found<'_>> {
+        let found = |number: u32, by| Found {
+            id: &self.channels[number as usize].0,
+            number,
+            by,
+        };
         let tvg_id = tvg_id.trim();
         if !tvg_id.is_empty() {
-            if self.ids.contains_key(tvg_id) {
-                return Some(Match {
-                    guide_id: tvg_id.to_string(),
-                    by: MatchedBy::Id,
-                });
+            if let Some(&n) = self.ids.get(tvg_id) {
+                return Some(found(n, MatchedBy::Id));
             }
-            if let Some(ids) = self.folded.get(&tvg_id.to_ascii_lowercase())
-                && ids.len() == 1
-            {
-                return Some(Match {
-                    guide_id: ids.first().expect("one").clone(),
-                    by: MatchedBy::Id,
-                });
+            let folded = if tvg_id.bytes().any(|b| b.is_ascii_uppercase()) {
+                self.folded.get(&tvg_id.to_ascii_lowercase())
+            } else {
+                self.folded.get(tvg_id)
+            };
+            if let Some(&Hit::One(n)) = folded {
+                return Some(found(n, MatchedBy::Id));
             }
         }
         if mode != EpgMatch::IdThenName {
@@ -150,11 +199,15 @@ impl GuideIndex {
         }
         let key = normalize(name);
         match self.names.get(&key) {
-            Some(ids) if !key.is_empty() && ids.len() == 1 => Some(Match {
-                guide_id: ids.first().expect("one").clone(),
-                by: MatchedBy::Name,
-            }),
+            Some(&Hit::One(n)) if !key.is_empty() => Some(found(n, MatchedBy::Name)),
             _ => None,
         }
+    }
+}
+
+fn folded_get(entry: &std::collections::hash_map::Entry<'_, String, Hit>) -> Option<Hit> {
+    match entry {
+        std::collections::hash_map::Entry::Occupied(o) => Some(*o.get()),
+        std::collections::hash_map::Entry::Vacant(_) => None,
     }
 }

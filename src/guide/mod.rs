@@ -8,6 +8,7 @@
 //! [`write_proxy_guide`] with the matched channels in playlist order.
 
 pub mod assemble;
+mod direct;
 pub mod dtd;
 pub mod icons;
 pub mod matching;

@@ -101,6 +101,10 @@ fn split(name: &str) -> Vec<Piece> {
 /// Lower case without accents: NFKD, combining marks dropped, and the letters that do not
 /// decompose spelled out.
 fn fold(word: &str) -> String {
+    // ASCII decomposes to itself and has no combining marks: the common case, much cheaper.
+    if word.is_ascii() {
+        return word.to_ascii_lowercase();
+    }
     let mut out = String::with_capacity(word.len());
     for c in word.nfkd().filter(|c| !is_combining_mark(*c)) {
         match c {

@@ -4,12 +4,13 @@
 //! dropped (failed, interrupted) [`AtomicFile`] removes its temporary file. Temporary files are
 //! named `.NAME.<pid>-*.tmp`; a build removes those of dead builds only (see `tempfiles`).
 
+mod background;
 pub mod hdhr;
 pub mod m3u;
 pub mod xmltv;
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -26,8 +27,10 @@ pub struct Written {
 /// A file being written next to its destination; renamed into place by [`AtomicFile::commit`].
 pub struct AtomicFile {
     dest: PathBuf,
+    /// Written and hashed on a thread of its own (`background`). Declared before `temp`: a
+    /// dropped file stops its thread before the temporary file is removed.
+    writer: background::BackgroundWriter,
     temp: Option<tempfile::NamedTempFile>,
-    writer: BufWriter<HashingWriter<File>>,
     mode: u32,
 }
 
@@ -61,7 +64,8 @@ impl AtomicFile {
         Ok(AtomicFile {
             dest: dest.to_path_buf(),
             temp: Some(temp),
-            writer: BufWriter::with_capacity(256 * 1024, HashingWriter::new(file)),
+            writer: background::BackgroundWriter::new(file)
+                .with_context(|| format!("cannot start writing {}", dest.display()))?,
             mode: 0o644,
         })
     }
@@ -79,9 +83,8 @@ impl AtomicFile {
     pub fn commit(mut self) -> Result<Written> {
         let dest = self.dest.clone();
         let ctx = || format!("cannot write {}", dest.display());
-        self.writer.flush().with_context(ctx)?;
+        let hashing = self.writer.finish().with_context(ctx)?;
         let temp = self.temp.take().expect("committed once");
-        let hashing = self.writer.get_ref();
         let bytes = hashing.bytes;
         let sha256 = hex(&hashing.hasher.clone().finalize());
         hashing.inner.sync_all().with_context(ctx)?;

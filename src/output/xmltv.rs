@@ -19,6 +19,9 @@ use crate::parse::xmltv::tree::{Element, Node};
 /// An XMLTV document being written to `W`.
 pub struct XmltvWriter<W: Write> {
     out: W,
+    /// One programme, assembled before it is written: one `write_all` per programme instead
+    /// of a dozen through the file's layers.
+    line: Vec<u8>,
 }
 
 impl<W: Write> XmltvWriter<W> {
@@ -31,7 +34,10 @@ impl<W: Write> XmltvWriter<W> {
             write_attr(&mut out, k, v)?;
         }
         out.write_all(b">\n")?;
-        Ok(XmltvWriter { out })
+        Ok(XmltvWriter {
+            out,
+            line: Vec::new(),
+        })
     }
 
     /// `<channel id=...>` with its children.
@@ -70,6 +76,32 @@ impl<W: Write> XmltvWriter<W> {
         out.write_all(b">\n")?;
         write_children(out, children, 2)?;
         out.write_all(b"  </programme>\n")
+    }
+
+    /// A programme whose attributes (` name="value"` each) and children (one line each,
+    /// indented) are already serialised and escaped, as `guide::direct` does for programmes
+    /// that need no cleaning: the same bytes as [`XmltvWriter::programme`] for them.
+    pub fn programme_serialized(
+        &mut self,
+        channel: &str,
+        start: XmltvTime,
+        stop: Option<XmltvTime>,
+        attrs: &[u8],
+        children: &[u8],
+    ) -> io::Result<()> {
+        let line = &mut self.line;
+        line.clear();
+        line.extend_from_slice(b"  <programme");
+        write_time(line, "start", start)?;
+        if let Some(stop) = stop {
+            write_time(line, "stop", stop)?;
+        }
+        write_attr(line, "channel", channel)?;
+        line.extend_from_slice(attrs);
+        line.extend_from_slice(b">\n");
+        line.extend_from_slice(children);
+        line.extend_from_slice(b"  </programme>\n");
+        self.out.write_all(line)
     }
 
     /// Close `</tv>` and hand back the sink.
@@ -174,32 +206,48 @@ fn write_inline(out: &mut impl Write, children: &[Node]) -> io::Result<()> {
     Ok(())
 }
 
-/// Whether XML 1.0 allows `c` in a document.
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+/// Escape `s` for element text (or an attribute value, `attr`) and drop the characters XML 1.0
+/// forbids: controls other than tab, newline and carriage return, U+FFFE and U+FFFF (a `str`
+/// holds no surrogates). Byte by byte: every byte that needs a change is ASCII but for the
+/// three-byte forms of U+FFFE and U+FFFF, so runs of plain text are written in one piece.
+fn escape(out: &mut impl Write, s: &str, attr: bool) -> io::Result<()> {
+    let b = s.as_bytes();
+    let mut from = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let (rep, len): (&[u8], usize) = match b[i] {
+            b'&' => (b"&amp;", 1),
+            b'<' => (b"&lt;", 1),
+            b'>' => (b"&gt;", 1),
+            b'"' if attr => (b"&quot;", 1),
+            b'\t' if attr => (b"&#9;", 1),
+            b'\n' if attr => (b"&#10;", 1),
+            b'\r' => (b"&#13;", 1),
+            b'\t' | b'\n' => {
+                i += 1;
+                continue;
+            }
+            0..=0x1f => (b"", 1),
+            0xef if b.get(i + 1) == Some(&0xbf) && matches!(b.get(i + 2), Some(0xbe | 0xbf)) => {
+                (b"", 3)
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.write_all(&b[from..i])?;
+        out.write_all(rep)?;
+        i += len;
+        from = i;
+    }
+    out.write_all(&b[from..])
 }
 
-fn escape(out: &mut impl Write, s: &str, attr: bool) -> io::Result<()> {
-    let mut from = 0;
-    for (i, c) in s.char_indices() {
-        let rep: Option<&[u8]> = match c {
-            '&' => Some(b"&amp;"),
-            '<' => Some(b"&lt;"),
-            '>' => Some(b"&gt;"),
-            '"' if attr => Some(b"&quot;"),
-            '\t' if attr => Some(b"&#9;"),
-            '\n' if attr => Some(b"&#10;"),
-            '\r' => Some(b"&#13;"),
-            c if !is_xml_char(c) => Some(b""),
-            _ => None,
-        };
-        if let Some(rep) = rep {
-            out.write_all(&s.as_bytes()[from..i])?;
-            out.write_all(rep)?;
-            from = i + c.len_utf8();
-        }
-    }
-    out.write_all(&s.as_bytes()[from..])
+/// [`escape`] into a buffer (which cannot fail).
+pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str, attr: bool) {
+    // Writing to a Vec never fails.
+    let _ = escape(out, s, attr);
 }
 
 /// An output guide file: plain or gzip (destination name ending in `.gz`), written atomically.

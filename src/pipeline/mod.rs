@@ -552,9 +552,7 @@ impl Tail {
         let clocks = &mut self.clocks;
         if let Some(g) = self.guide.as_mut() {
             clocks.guide_match.items += chunk.len() as u64;
-            clocks
-                .guide_match
-                .time(|| chunk.iter_mut().for_each(|ch| g.visit(ch)));
+            clocks.guide_match.time(|| g.visit_chunk(&mut chunk));
         }
         clocks.write.items += chunk.len() as u64;
         if let Some(h) = self.hdhr.as_mut() {
