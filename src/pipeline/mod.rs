@@ -19,6 +19,7 @@ pub mod guide;
 pub mod load;
 pub mod number;
 pub mod sort;
+mod tail;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use crate::config::{Config, ProxyDef, Sort};
 use crate::model::{Channel, Field};
 use crate::output::{Written, m3u::M3uWriter};
 use crate::rules::ProxyRules;
+use tail::Tail;
 
 /// What a build needs to know beyond the configuration.
 pub struct BuildContext<'a> {
@@ -496,81 +498,6 @@ fn alive_keys(
         alive.extend(chunk.iter().filter_map(|ch| deduper.alive_key(ch)));
     }
     Ok(alive)
-}
-
-/// The stages after dedupe (and a sort by fields): numbering (one or two passes), the sort
-/// by number, guide matching and the writer (or the logo spool).
-struct Tail {
-    clocks: Clocks,
-    numberer: Option<number::Numberer>,
-    first_pass: Option<crate::memory::sorter::Sorter>,
-    by_number: Option<crate::memory::sorter::Sorter>,
-    guide: Option<guide::GuideStage>,
-    writer: Option<M3uWriter>,
-    logos: Option<crate::logos::LogoPass>,
-    hdhr: Option<crate::output::hdhr::HdhrWriter>,
-}
-
-impl Tail {
-    /// Channels in output order, not yet numbered.
-    fn ordered(&mut self, chunk: Vec<Channel>) -> Result<()> {
-        if let (Some(spool), Some(n)) = (self.first_pass.as_mut(), self.numberer.as_mut()) {
-            self.clocks.number.time(|| {
-                chunk.into_iter().try_for_each(|ch| {
-                    n.observe(&ch);
-                    spool.push(ch)
-                })
-            })?;
-            n.account();
-            return Ok(());
-        }
-        self.numbered(chunk)
-    }
-
-    /// Number channels in output order, then sort them by number or emit them.
-    fn numbered(&mut self, mut chunk: Vec<Channel>) -> Result<()> {
-        if let Some(n) = self.numberer.as_mut() {
-            self.clocks.number.items += chunk.len() as u64;
-            self.clocks
-                .number
-                .time(|| chunk.iter_mut().try_for_each(|ch| n.assign(ch).map(drop)))?;
-            n.account();
-        }
-        if let Some(sorter) = self.by_number.as_mut() {
-            self.clocks.sort.items += chunk.len() as u64;
-            return self
-                .clocks
-                .sort
-                .time(|| chunk.into_iter().try_for_each(|ch| sorter.push(ch)));
-        }
-        self.emit(chunk)
-    }
-
-    /// Match guides and write channels in their final order (to the logo spool when
-    /// prefetching logos).
-    fn emit(&mut self, mut chunk: Vec<Channel>) -> Result<()> {
-        let clocks = &mut self.clocks;
-        if let Some(g) = self.guide.as_mut() {
-            clocks.guide_match.items += chunk.len() as u64;
-            clocks.guide_match.time(|| g.visit_chunk(&mut chunk));
-        }
-        clocks.write.items += chunk.len() as u64;
-        if let Some(h) = self.hdhr.as_mut() {
-            clocks
-                .write
-                .time(|| chunk.iter().try_for_each(|ch| h.write(ch)))?;
-        }
-        if let Some(pass) = self.logos.as_mut() {
-            clocks
-                .write
-                .time(|| chunk.into_iter().try_for_each(|ch| pass.write(ch)))?;
-        } else if let Some(w) = self.writer.as_mut() {
-            clocks
-                .write
-                .time(|| chunk.iter().try_for_each(|ch| w.write(ch)))?;
-        }
-        Ok(())
-    }
 }
 
 /// Time and items of every stage.
