@@ -6,9 +6,7 @@
 //! so they take the build lock (exit 5 while a build runs); the next build gives a forgotten
 //! identity a number as if it were new.
 
-use std::io::Write;
-
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use serde::Serialize;
 
 use crate::cli::NumbersArgs;
@@ -92,17 +90,7 @@ fn print(list: &[Assignment], json: bool) -> Result<(), Failure> {
             last_seen: rfc3339(a.last_seen.saturating_mul(1000)),
         })
         .collect();
-    let text = if json {
-        let mut json = serde_json::to_string_pretty(&rows).context("cannot encode JSON")?;
-        json.push('\n');
-        json
-    } else {
-        table(&rows)
-    };
-    let mut stdout = std::io::stdout().lock();
-    // A closed pipe (`lineup numbers home | head -1`) is not an error.
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
+    super::table::print(json, &rows, |rows| table(rows))?;
     Ok(())
 }
 

@@ -7,8 +7,6 @@
 //! and a note on stderr says so (exit 0: "nothing known yet" is an answer, not an error).
 //! Guide sources (`[[epg]]`) are listed too, once a build has recorded a fetch for them.
 
-use std::io::Write;
-
 use super::table::short_time;
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -69,17 +67,7 @@ pub fn run(args: &SourcesArgs) -> Result<Exit, Failure> {
         None
     };
     let rows = rows(&config, store.as_ref()).map_err(|e| crate::store::file::name_file(e, &db))?;
-    let text = if args.json {
-        let mut json = serde_json::to_string_pretty(&rows).context("cannot encode JSON")?;
-        json.push('\n');
-        json
-    } else {
-        table(&rows)
-    };
-    let mut stdout = std::io::stdout().lock();
-    // A closed pipe (`lineup sources | head -1`) is not an error.
-    let _ = stdout.write_all(crate::secrets::mask(&text).as_bytes());
-    let _ = stdout.flush();
+    super::table::print(args.json, &rows, |rows| table(rows))?;
     Ok(Exit::Success)
 }
 

@@ -3,8 +3,6 @@
 //! scripts. Credentials in URLs are masked. It only reads (a read-only connection, no lock),
 //! and it never creates a database (with none yet it prints nothing and says so on stderr).
 
-use std::io::Write;
-
 use anyhow::Context;
 
 use crate::cli::StreamsArgs;
@@ -38,17 +36,7 @@ pub fn run(args: &StreamsArgs) -> Result<Exit, Failure> {
         );
         Vec::new()
     };
-    let text = if args.json {
-        let mut json = serde_json::to_string_pretty(&rows).context("cannot encode JSON")?;
-        json.push('\n');
-        json
-    } else {
-        table(&rows)
-    };
-    let mut stdout = std::io::stdout().lock();
-    // A closed pipe (`lineup streams | head -1`) is not an error.
-    let _ = stdout.write_all(crate::secrets::mask(&text).as_bytes());
-    let _ = stdout.flush();
+    super::table::print(args.json, &rows, |rows| table(rows))?;
     Ok(Exit::Success)
 }
 

@@ -1,5 +1,27 @@
-//! Plain-text tables for the listing commands (`sources`, `streams`): columns padded to their
-//! widest cell, the last one left ragged.
+//! What the listing commands (`sources`, `streams`, `numbers`) print: a JSON array or a plain
+//! table (columns padded to their widest cell, the last one left ragged), on stdout.
+
+/// Print `rows` as pretty JSON when `json`, else the `table` made of them, to stdout with
+/// secrets masked. A closed pipe (`lineup sources | head -1`) is not an error.
+pub fn print<T: serde::Serialize + ?Sized>(
+    json: bool,
+    rows: &T,
+    table: impl FnOnce(&T) -> String,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    let text = if json {
+        let mut json = serde_json::to_string_pretty(rows).context("cannot encode JSON")?;
+        json.push('\n');
+        json
+    } else {
+        table(rows)
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(crate::secrets::mask(&text).as_bytes());
+    let _ = stdout.flush();
+    Ok(())
+}
 
 /// `head` and `cells` as a table, one line each.
 pub fn render<const N: usize>(head: [&str; N], cells: &[[String; N]]) -> String {
