@@ -336,6 +336,7 @@ fn seq_children_n(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guide::dtd::tests::{el, text};
     use crate::guide::time::XmltvTime;
     use crate::output::xmltv::XmltvWriter;
     use crate::parse::xmltv::tree::{self, Element, Node};
@@ -387,21 +388,6 @@ mod tests {
         // (The tree path also re-orders silently: that takes the tree path too.)
         assert!(direct.is_none() || clean, "{children:?}");
         direct.is_some()
-    }
-
-    fn el(name: &str, attrs: &[(&str, &str)], children: Vec<Node>) -> Node {
-        Node::Element(Element {
-            name: name.into(),
-            attrs: attrs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            children,
-        })
-    }
-
-    fn text(s: &str) -> Node {
-        Node::Text(s.into())
     }
 
     #[test]

@@ -430,10 +430,11 @@ fn order(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn el(name: &str, attrs: &[(&str, &str)], children: Vec<Node>) -> Node {
+    /// An element node, for tests here and in `direct.rs`.
+    pub(in crate::guide) fn el(name: &str, attrs: &[(&str, &str)], children: Vec<Node>) -> Node {
         Node::Element(Element {
             name: name.into(),
             attrs: attrs
@@ -444,7 +445,7 @@ mod tests {
         })
     }
 
-    fn text(s: &str) -> Node {
+    pub(in crate::guide) fn text(s: &str) -> Node {
         Node::Text(s.into())
     }
 
