@@ -10,9 +10,10 @@
 //! the chunk in flight, dedupe's key hashes (16 bytes per distinct key) and numbering's used
 //! and reserved numbers. Three stages may need every channel, each through a sorter that
 //! spills past the budget (`memory::sorter`): the sort by fields, numbering's first pass
-//! (`preserve` and `sticky` see every owned number before handing out any: an unkeyed sorter
-//! keeps the channels in order) and the sort by number (`sort = "number"`, after numbering).
-//! Sticky numbers are looked up in SQLite per channel, never loaded whole.
+//! (`preserve` and `sticky` see every owned number and identity before handing out any: an
+//! unkeyed sorter keeps the channels in order) and the sort by number (`sort = "number"`,
+//! after numbering). Sticky identities and numbers go through SQLite's temporary tables and
+//! external sorter (`number::sticky`), never loaded whole.
 
 pub mod dedupe;
 pub mod guide;
@@ -431,7 +432,8 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
         report.outputs.push(written);
         // Sticky numbers are kept only once the playlist that shows them is in place.
         if let Some(sticky) = sticky {
-            let stats = sticky.commit().with_context(|| {
+            // Saving them counts as numbering time.
+            let stats = clocks.number.time(|| sticky.commit()).with_context(|| {
                 format!(
                     "proxy {}: outputs written, but the sticky channel numbers could not be saved",
                     report.name

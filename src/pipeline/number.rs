@@ -28,8 +28,9 @@
 //!
 //! Memory: the sets of given, owned and held numbers (numbers only, nothing per channel), kept
 //! as bitsets and accounted against the memory budget: about 128 KiB each per million
-//! numbers. Sticky identities are looked up in SQLite one channel at a time (in transactions
-//! of 10,000), never held all at once; the first pass's channels wait in a spilling sorter.
+//! numbers. Sticky identities go through SQLite's temporary tables and external sorter (see
+//! [`sticky`]), never held all at once; its cache is accounted too. The first pass's channels
+//! wait in a spilling sorter.
 
 pub mod sticky;
 
@@ -120,25 +121,35 @@ impl Numberer {
         let mut numberer = Numberer::new(numbering);
         numberer.reservation = Some(budget.empty());
         if numbering.mode == NumberingMode::Sticky {
-            let (assignments, held) = sticky::Assignments::open(db, proxy, numbering, now)?;
-            for n in held {
-                numberer.held.insert(n);
-            }
+            // SQLite's caches for this build's assignments: a sixteenth of the budget each, within
+            // 64 KiB..16 MiB.
+            let cache = (budget.limit() / 16).clamp(64 << 10, 16 << 20);
+            let held = &mut numberer.held;
+            let assignments = sticky::Assignments::open(db, proxy, numbering, now, cache, |n| {
+                held.insert(n);
+            })?;
             numberer.sticky = Some(assignments);
         }
         numberer.account();
         Ok(numberer)
     }
 
-    /// Whether channels must be shown to [`Numberer::observe`] before any is numbered.
+    /// Whether channels must be shown to [`Numberer::observe`] before any is numbered:
+    /// `preserve` reserves the numbers channels own, `sticky` also looks their identities up.
     pub fn two_pass(&self) -> bool {
-        self.mode != NumberingMode::Sequential && self.prefer_own
+        self.mode != NumberingMode::Sequential
     }
 
-    /// First pass: reserve the number `ch` owns.
-    pub fn observe(&mut self, ch: &Channel) {
-        if let Some(own) = own_number(ch.get(&Field::TvgChno)) {
+    /// First pass: reserve the number `ch` owns (and stage its identity, with `sticky`).
+    pub fn observe(&mut self, ch: &Channel) -> Result<()> {
+        if self.prefer_own
+            && let Some(own) = own_number(ch.get(&Field::TvgChno))
+        {
             self.owned.insert(own);
+        }
+        match self.sticky.as_mut() {
+            Some(sticky) => sticky.stage(ch),
+            None => Ok(()),
         }
     }
 
@@ -157,8 +168,7 @@ impl Numberer {
 
     fn assign_sticky(&mut self, ch: &mut Channel) -> Result<u64> {
         let sticky = self.sticky.as_mut().expect("sticky numberer");
-        let (identity, stored) = sticky.identify(ch)?;
-        let number = match stored {
+        let number = match sticky.next_held()? {
             Some(n) if self.given.insert(n) => {
                 sticky.stats.kept += 1;
                 ch.set(&Field::TvgChno, n.to_string());
@@ -176,7 +186,7 @@ impl Numberer {
         self.sticky
             .as_mut()
             .expect("sticky numberer")
-            .record(&identity, number)?;
+            .record(number)?;
         Ok(number)
     }
 
@@ -222,8 +232,9 @@ impl Numberer {
 
     /// Bring the memory reservation up to the sets' size.
     pub fn account(&mut self) {
-        let bytes =
-            (self.given.heap_bytes() + self.owned.heap_bytes() + self.held.heap_bytes()) as u64;
+        let bytes = (self.given.heap_bytes() + self.owned.heap_bytes() + self.held.heap_bytes())
+            as u64
+            + self.sticky.as_ref().map_or(0, |s| s.memory_bytes());
         if let Some(r) = self.reservation.as_mut()
             && bytes > r.bytes()
         {
@@ -360,7 +371,7 @@ mod tests {
         let mut numberer = Numberer::new(n);
         let channels: Vec<Channel> = list.iter().map(|(g, c)| ch(g, c)).collect();
         if numberer.two_pass() {
-            channels.iter().for_each(|c| numberer.observe(c));
+            channels.iter().for_each(|c| numberer.observe(c).unwrap());
         }
         let numbers = channels
             .into_iter()
@@ -515,7 +526,7 @@ mod tests {
         let fields = [Field::GroupTitle, Field::ChannelName];
         sort::sort_channels(&mut kept, &sort::SortKey::new(&fields));
         let mut numberer = Numberer::new(proxy.numbering.as_ref().unwrap());
-        kept.iter().for_each(|c| numberer.observe(c));
+        kept.iter().for_each(|c| numberer.observe(c).unwrap());
         let summary: Vec<String> = kept
             .iter_mut()
             .map(|c| {

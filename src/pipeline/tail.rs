@@ -26,7 +26,7 @@ impl Tail {
         if let (Some(spool), Some(n)) = (self.first_pass.as_mut(), self.numberer.as_mut()) {
             self.clocks.number.time(|| {
                 chunk.into_iter().try_for_each(|ch| {
-                    n.observe(&ch);
+                    n.observe(&ch)?;
                     spool.push(ch)
                 })
             })?;

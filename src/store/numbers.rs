@@ -21,6 +21,11 @@ pub const SCHEMA: &str = "
     CREATE INDEX channel_numbers_by_number ON channel_numbers (proxy, number);
 ";
 
+/// Migration: drop the index by number. Nothing looks numbers up by number, and keeping it
+/// made every build's write of millions of assignments (in identity order) pay a random
+/// write into it per channel. `lineup numbers` sorts instead.
+pub const DROP_BY_NUMBER: &str = "DROP INDEX channel_numbers_by_number;";
+
 /// One held number (`lineup numbers` row).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Assignment {
@@ -140,7 +145,43 @@ mod tests {
             }]
         );
         assert!(forget(&store.conn, "home", "tvg_id=a").unwrap());
+        assert_eq!(index_count(&store.conn), 0);
         assert!(!forget(&store.conn, "home", "tvg_id=a").unwrap());
         assert_eq!(reset(&store.conn, "home").unwrap(), 0);
+    }
+
+    fn index_count(conn: &Connection) -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'channel_numbers_by_number'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    /// A database with numbers and the old index by number: the index goes, the numbers stay.
+    #[test]
+    fn drops_the_index_by_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            super::super::schema::migrate_before(&mut conn, DROP_BY_NUMBER).unwrap();
+            conn.execute(
+                "INSERT INTO channel_numbers VALUES ('home', 'tvg_id=b', 9, 10, 20),
+                                                   ('home', 'tvg_id=a', 7, 10, 20)",
+                [],
+            )
+            .unwrap();
+            assert_eq!(index_count(&conn), 1);
+        }
+        let store = crate::store::Store::open(&path).unwrap();
+        assert_eq!(index_count(&store.conn), 0);
+        let numbers: Vec<u64> = list(&store.conn, "home")
+            .unwrap()
+            .iter()
+            .map(|a| a.number)
+            .collect();
+        assert_eq!(numbers, [7, 9]);
     }
 }

@@ -45,6 +45,8 @@ const MIGRATIONS: &[&str] = &[
     super::numbers::SCHEMA,
     // 8: guides: one listing per channel instead of one row per programme (store/guide.rs).
     super::guide::LISTINGS_SCHEMA,
+    // 9: sticky numbers without the index by number (store/numbers.rs).
+    super::numbers::DROP_BY_NUMBER,
 ];
 
 /// Whether every migration has run (a read-only reader can use the database as it is).

@@ -289,6 +289,53 @@ fn preserve_reserves_owned_numbers() {
     );
 }
 
+/// `prefer_own = false`: sticky ignores the channels' own numbers (and reserves none), in the
+/// first build as in the next, where the held numbers win.
+#[test]
+fn sticky_without_prefer_own_ignores_own_numbers() {
+    let env = Env::new();
+    let write = |order: &[&str]| {
+        let mut text = String::from("#EXTM3U\n");
+        for id in order {
+            let chno = if *id == "c5" { " tvg-chno=\"1\"" } else { "" };
+            text.push_str(&format!(
+                "#EXTINF:-1 tvg-id=\"{id}\"{chno},{id}\nhttp://s/{id}\n"
+            ));
+        }
+        env.write("prov.m3u", text);
+    };
+    env.write(
+        "lineup.toml",
+        crate::harness::simple_config(
+            &[("prov", "prov.m3u", true)],
+            "numbering = { mode = \"sticky\", prefer_own = false }\n\
+             [settings.fetch]\nmax_shrink = \"100%\"",
+        ),
+    );
+    let got = |env: &Env| -> Vec<(String, String)> {
+        parse_m3u(env.read("out/p.m3u").as_bytes())
+            .iter()
+            .map(|c| (c.name.clone(), c.attr("tvg-chno").unwrap().to_string()))
+            .collect()
+    };
+    write(&["cnn", "c5"]);
+    env.lineup(&["build"]).ok();
+    assert_eq!(
+        got(&env),
+        [("cnn".into(), "1".into()), ("c5".into(), "2".into())]
+    );
+    write(&["new", "c5", "cnn"]);
+    env.lineup(&["build"]).ok();
+    assert_eq!(
+        got(&env),
+        [
+            ("new".into(), "3".into()),
+            ("c5".into(), "2".into()),
+            ("cnn".into(), "1".into())
+        ]
+    );
+}
+
 #[test]
 fn group_start_collision_warns() {
     let env = Env::new();

@@ -12,11 +12,18 @@
 //! until `forget_after` passes. When several channels of one build share an identity, the
 //! first in output order is `identity`, the next `identity #2`, and so on.
 //!
-//! During the build, the stored assignments are read with point lookups (no map of them in
-//! memory); this build's assignments go to a temporary table of the same connection (SQLite's
-//! temporary store, on disk), and are copied into `channel_numbers` by [`Assignments::commit`]
-//! only after the outputs are committed. A dry run or a failed build never commits, so the
-//! database is unchanged.
+//! During the build the stored assignments are never loaded whole: sticky numbering takes
+//! two passes over the channels (as `preserve` does). The first ([`Assignments::stage`])
+//! appends each channel's identity to a temporary table of the same connection (SQLite's
+//! temporary store, on disk). Between the passes one statement ([`Assignments::prepare`])
+//! numbers the duplicates (`#2`, `#3`, ...) and looks up the numbers the identities hold, both
+//! through SQLite's external sorter, so the lookups walk the stored table in key order; its
+//! answer lands in another temporary table in output order. The second pass reads it back a
+//! batch at a time ([`Assignments::next_held`]) and appends the numbers given
+//! ([`Assignments::record`]). Only after the outputs are committed does
+//! [`Assignments::commit`] write them to `channel_numbers`, in key order. A dry run or a failed
+//! build never commits, so the database is unchanged. What stays in memory is SQLite's page
+//! cache and sorter buffer (accounted against the budget) and one batch of answers.
 
 use std::path::Path;
 
@@ -92,100 +99,169 @@ pub struct Assignments {
     now: i64,
     /// Stored assignments last seen before this are forgotten.
     cutoff: i64,
-    /// Rows recorded since the last [`Assignments::flush`].
+    /// Channels seen by the first pass.
+    staged: u64,
+    /// Channels numbered by the second pass.
+    numbered: u64,
+    prepared: bool,
+    /// The held numbers of the next channels of the second pass (one batch).
+    ahead: std::collections::VecDeque<Option<u64>>,
+    /// Rows written since the last [`Assignments::flush`].
     pending: u64,
-    pub recorded: u64,
+    /// SQLite's page cache for the database and for the temporary tables, each, in bytes.
+    cache_bytes: u64,
     pub stats: StickyStats,
 }
 
+/// Rows per temporary-table transaction, and answers per batch of the second pass.
+const BATCH: u64 = 8192;
+
 impl Assignments {
-    /// Open the database and return the numbers held for `proxy` (seen within
-    /// `forget_after`).
+    /// Open the database, and pass every number held for `proxy` (seen within
+    /// `forget_after`) to `held`. `cache_bytes` is the page cache the database and the
+    /// temporary tables may use, each.
     pub fn open(
         db: &Path,
         proxy: &str,
         numbering: &Numbering,
         now: i64,
-    ) -> Result<(Assignments, Vec<u64>)> {
+        cache_bytes: u64,
+        mut held: impl FnMut(u64),
+    ) -> Result<Assignments> {
         let key = parse_key(numbering).map_err(|e| anyhow!(e))?;
         let conn = Connection::open(db)
             .with_context(|| format!("cannot open database {}", db.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.execute_batch(
+        conn.execute_batch(&format!(
             "PRAGMA temp_store = FILE;
-             CREATE TEMP TABLE assigned (identity TEXT PRIMARY KEY, number INTEGER NOT NULL)
-                 WITHOUT ROWID;",
-        )
+             PRAGMA main.cache_size = -{0};
+             PRAGMA temp.cache_size = -{0};
+             CREATE TEMP TABLE staged (seq INTEGER PRIMARY KEY, base TEXT NOT NULL);
+             CREATE TEMP TABLE resolved (
+                 seq INTEGER PRIMARY KEY, identity TEXT NOT NULL, held INTEGER);
+             CREATE TEMP TABLE given (seq INTEGER PRIMARY KEY, number INTEGER NOT NULL);",
+            (cache_bytes / 1024).max(64)
+        ))
         .context("cannot prepare sticky numbering")?;
         let cutoff = now.saturating_sub(numbering.forget_after().as_secs() as i64);
-        let held = {
+        {
             let mut stmt = conn.prepare(
                 "SELECT number FROM main.channel_numbers WHERE proxy = ?1 AND last_seen >= ?2",
             )?;
-            stmt.query_map(params![proxy, cutoff], |r| r.get::<_, i64>(0))?
-                .map(|n| n.map(|n| n.max(0) as u64))
-                .collect::<rusqlite::Result<Vec<u64>>>()
-                .context("cannot read channel numbers")?
-        };
+            let mut rows = stmt.query(params![proxy, cutoff])?;
+            while let Some(row) = rows.next().context("cannot read channel numbers")? {
+                held(row.get::<_, i64>(0)?.max(0) as u64);
+            }
+        }
         conn.execute_batch("BEGIN")?;
-        Ok((
-            Assignments {
-                conn,
-                proxy: proxy.to_string(),
-                key,
-                now,
-                cutoff,
-                pending: 0,
-                recorded: 0,
-                stats: StickyStats::default(),
-            },
-            held,
-        ))
+        Ok(Assignments {
+            conn,
+            proxy: proxy.to_string(),
+            key,
+            now,
+            cutoff,
+            staged: 0,
+            numbered: 0,
+            prepared: false,
+            ahead: Default::default(),
+            pending: 0,
+            cache_bytes,
+            stats: StickyStats::default(),
+        })
     }
 
-    /// The channel's identity in this build (suffixed when an earlier channel had it) and the
-    /// number it holds, if any.
-    pub fn identify(&mut self, ch: &Channel) -> Result<(String, Option<u64>)> {
-        let base = identity(&self.key, ch);
-        let mut id = base.clone();
-        let mut k = 1;
-        loop {
-            // One statement: whether an earlier channel of this build had the identity, and
-            // the number the identity holds.
-            let (taken, stored): (bool, Option<i64>) = self
-                .conn
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM temp.assigned WHERE identity = ?1),
-                            (SELECT number FROM main.channel_numbers
-                             WHERE proxy = ?2 AND identity = ?1 AND last_seen >= ?3)",
-                )?
-                .query_row(params![id, self.proxy, self.cutoff], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
+    /// Memory SQLite may use for this build's assignments: the page caches of the database
+    /// and of the temporary tables, and the sorter's buffer (sized like the first).
+    pub fn memory_bytes(&self) -> u64 {
+        3 * self.cache_bytes
+    }
+
+    /// First pass: the next channel in output order.
+    pub fn stage(&mut self, ch: &Channel) -> Result<()> {
+        if self.prepared {
+            return Err(anyhow!(
+                "sticky numbering: a channel came after the first pass"
+            ));
+        }
+        self.conn
+            .prepare_cached("INSERT INTO temp.staged (seq, base) VALUES (?1, ?2)")?
+            .execute(params![self.staged as i64, identity(&self.key, ch)])
+            .context("cannot stage a channel identity")?;
+        self.staged += 1;
+        self.wrote()
+    }
+
+    /// Between the passes: name duplicates (`identity #2`, ...) in output order and look up
+    /// the number each identity holds.
+    fn prepare(&mut self) -> Result<()> {
+        self.flush()?;
+        self.conn
+            .execute(
+                "INSERT INTO temp.resolved (seq, identity, held)
+                 SELECT w.seq, w.identity, c.number
+                 FROM (SELECT seq,
+                              CASE WHEN k = 1 THEN base ELSE base || ' #' || k END AS identity
+                       FROM (SELECT seq, base,
+                                    row_number() OVER (PARTITION BY base ORDER BY seq) AS k
+                             FROM temp.staged)) AS w
+                 LEFT JOIN main.channel_numbers AS c
+                     ON c.proxy = ?1 AND c.identity = w.identity AND c.last_seen >= ?2
+                 ORDER BY w.seq",
+                params![self.proxy, self.cutoff],
+            )
+            .context("cannot read channel numbers")?;
+        self.conn
+            .execute_batch("DROP TABLE temp.staged; COMMIT; BEGIN")?;
+        self.prepared = true;
+        Ok(())
+    }
+
+    /// Second pass: the number the next channel's identity holds, if any.
+    pub fn next_held(&mut self) -> Result<Option<u64>> {
+        if !self.prepared {
+            self.prepare()?;
+        }
+        if self.ahead.is_empty() {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT held FROM temp.resolved WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt
+                .query_map(params![self.numbered as i64, BATCH as i64], |r| {
+                    r.get::<_, Option<i64>>(0)
                 })
                 .context("cannot read channel numbers")?;
-            if !taken {
-                return Ok((id, stored.map(|n| n.max(0) as u64)));
+            for held in rows {
+                let held = held.context("cannot read channel numbers")?;
+                self.ahead.push_back(held.map(|n| n.max(0) as u64));
             }
-            k += 1;
-            id = format!("{base} #{k}");
         }
+        self.ahead.pop_front().ok_or_else(|| {
+            anyhow!(
+                "sticky numbering: the second pass saw more channels than the first ({})",
+                self.staged
+            )
+        })
     }
 
-    /// Remember this build's number for `identity`.
-    pub fn record(&mut self, identity: &str, number: u64) -> Result<()> {
+    /// Second pass: the number the channel of the last [`Assignments::next_held`] got.
+    pub fn record(&mut self, number: u64) -> Result<()> {
         self.conn
-            .prepare_cached("INSERT INTO temp.assigned (identity, number) VALUES (?1, ?2)")?
-            .execute(params![identity, number as i64])
+            .prepare_cached("INSERT INTO temp.given (seq, number) VALUES (?1, ?2)")?
+            .execute(params![self.numbered as i64, number as i64])
             .context("cannot stage a channel number")?;
-        self.recorded += 1;
+        self.numbered += 1;
+        self.wrote()
+    }
+
+    fn wrote(&mut self) -> Result<()> {
         self.pending += 1;
-        if self.pending >= 10_000 {
+        if self.pending >= BATCH {
             self.flush()?;
         }
         Ok(())
     }
 
-    /// End the current batch, so that no read transaction stays open for the whole build.
+    /// End the current batch of the temporary tables.
     fn flush(&mut self) -> Result<()> {
         self.conn.execute_batch("COMMIT; BEGIN")?;
         self.pending = 0;
@@ -193,9 +269,19 @@ impl Assignments {
     }
 
     /// Write this build's assignments (the outputs are committed): every identity seen now
-    /// gets `last_seen` = now (and `first_seen` when new or expired); identities not seen
-    /// within `forget_after` are forgotten.
-    pub fn commit(self) -> Result<StickyStats> {
+    /// gets `last_seen` = now (and `first_seen` when new, expired or renumbered); identities
+    /// not seen within `forget_after` are forgotten.
+    pub fn commit(mut self) -> Result<StickyStats> {
+        if !self.prepared {
+            self.prepare()?;
+        }
+        if self.numbered != self.staged {
+            return Err(anyhow!(
+                "sticky numbering: {} channels numbered but {} staged",
+                self.numbered,
+                self.staged
+            ));
+        }
         let Assignments {
             mut conn,
             proxy,
@@ -208,9 +294,12 @@ impl Assignments {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .context("cannot write channel numbers")?;
+        // In key order, so that the writes walk the table instead of jumping about it.
         tx.execute(
             "INSERT INTO main.channel_numbers (proxy, identity, number, first_seen, last_seen)
-             SELECT ?1, identity, number, ?2, ?2 FROM temp.assigned WHERE true
+             SELECT ?1, r.identity, g.number, ?2, ?2
+             FROM temp.resolved AS r JOIN temp.given AS g ON g.seq = r.seq
+             WHERE true ORDER BY r.identity
              ON CONFLICT (proxy, identity) DO UPDATE SET
                  number = excluded.number,
                  first_seen = CASE WHEN channel_numbers.last_seen < ?3
@@ -279,6 +368,13 @@ mod tests {
         assert!(parse_key(&bad).is_err());
     }
 
+    fn open(db: &Path, n: &Numbering, now: i64) -> (Assignments, Vec<u64>) {
+        let mut held = Vec::new();
+        let a = Assignments::open(db, "p", n, now, 1 << 20, |n| held.push(n)).unwrap();
+        held.sort();
+        (a, held)
+    }
+
     /// Channels sharing an identity in one build are told apart by their order, and only a
     /// commit writes anything.
     #[test]
@@ -287,34 +383,62 @@ mod tests {
         let db = dir.path().join("t.db");
         drop(crate::store::Store::open(&db).unwrap());
         let n = numbering(None);
-        let (mut a, held) = Assignments::open(&db, "p", &n, 1000).unwrap();
-        assert!(held.is_empty());
-        let c = ch("x", "X", "G");
-        let (id1, _) = a.identify(&c).unwrap();
-        a.record(&id1, 1).unwrap();
-        let (id2, _) = a.identify(&c).unwrap();
-        a.record(&id2, 2).unwrap();
-        assert_eq!((id1.as_str(), id2.as_str()), ("tvg_id=x", "tvg_id=x #2"));
-        drop(a);
         let store = crate::store::Store::open(&db).unwrap();
-        assert!(
-            crate::store::numbers::list(&store.conn, "p")
-                .unwrap()
-                .is_empty()
-        );
+        let list = || crate::store::numbers::list(&store.conn, "p").unwrap();
 
-        let (mut a, _) = Assignments::open(&db, "p", &n, 1000).unwrap();
-        for (i, _) in [1, 2].iter().enumerate() {
-            let (id, stored) = a.identify(&c).unwrap();
-            assert_eq!(stored, None);
-            a.record(&id, i as u64 + 1).unwrap();
+        // Numbered, not committed: nothing written.
+        let (mut a, held) = open(&db, &n, 1000);
+        assert!(held.is_empty());
+        let (x, y) = (ch("x", "X", "G"), ch("", "Y", "G"));
+        for c in [&x, &y, &x] {
+            a.stage(c).unwrap();
         }
+        for number in [1, 2, 3] {
+            assert_eq!(a.next_held().unwrap(), None);
+            a.record(number).unwrap();
+        }
+        drop(a);
+        assert!(list().is_empty());
+
+        // Committed: the second `x` is `x #2`.
+        let (mut a, _) = open(&db, &n, 1000);
+        for c in [&x, &y, &x] {
+            a.stage(c).unwrap();
+        }
+        for number in [5, 6, 7] {
+            a.next_held().unwrap();
+            a.record(number).unwrap();
+        }
+        assert!(a.next_held().is_err(), "more channels than staged");
         assert_eq!(a.commit().unwrap().forgotten, 0);
-        let (mut a, held) = Assignments::open(&db, "p", &n, 2000).unwrap();
-        assert_eq!(held, [1, 2]);
-        assert_eq!(a.identify(&c).unwrap(), ("tvg_id=x".into(), Some(1)));
-        let list = crate::store::numbers::list(&store.conn, "p").unwrap();
-        assert_eq!(list[1].identity, "tvg_id=x #2");
-        assert_eq!((list[1].first_seen, list[1].last_seen), (1000, 1000));
+        let got: Vec<(String, u64)> = list().into_iter().map(|a| (a.identity, a.number)).collect();
+        assert_eq!(
+            got,
+            [
+                ("tvg_id=x".into(), 5),
+                ("channel_name=y, group_title=g".into(), 6),
+                ("tvg_id=x #2".into(), 7)
+            ]
+        );
+        assert_eq!((list()[2].first_seen, list()[2].last_seen), (1000, 1000));
+
+        // The next build sees them held, in its own order of duplicates.
+        let (mut a, held) = open(&db, &n, 2000);
+        assert_eq!(held, [5, 6, 7]);
+        for c in [&x, &x] {
+            a.stage(c).unwrap();
+        }
+        assert_eq!(a.next_held().unwrap(), Some(5));
+        a.record(5).unwrap();
+        assert_eq!(a.next_held().unwrap(), Some(7));
+        a.record(7).unwrap();
+        a.commit().unwrap();
+        assert_eq!(list()[0].last_seen, 2000);
+        assert_eq!(list()[1].last_seen, 1000, "y was not seen");
+
+        // Past forget_after (30 days), `y` is forgotten; an empty build commits too.
+        let (a, held) = open(&db, &n, 1500 + 30 * 86_400);
+        assert_eq!(held, [5, 7]);
+        assert_eq!(a.commit().unwrap().forgotten, 1);
     }
 }
