@@ -10,7 +10,9 @@
 //! its number when its `tvg-id` stays; a changed `tvg-id` (or, without one, a changed name or
 //! group) is a new identity: it gets a new number, and the old identity's number stays held
 //! until `forget_after` passes. When several channels of one build share an identity, the
-//! first in output order is `identity`, the next `identity #2`, and so on.
+//! first in output order is `identity`, the next `identity #2`, and so on; an identity that
+//! itself ends in ` #` and digits is written with ` #1` after it (`name=sky #2 #1`), so that it
+//! is never taken for another identity's second.
 //!
 //! During the build the stored assignments are never loaded whole: sticky numbering takes
 //! two passes over the channels (as `preserve` does). The first ([`Assignments::stage`])
@@ -200,7 +202,11 @@ impl Assignments {
                 "INSERT INTO temp.resolved (seq, identity, held)
                  SELECT w.seq, w.identity, c.number
                  FROM (SELECT seq,
-                              CASE WHEN k = 1 THEN base ELSE base || ' #' || k END AS identity
+                              CASE WHEN k > 1 THEN base || ' #' || k
+                                   WHEN rtrim(base, '0123456789') <> base
+                                        AND rtrim(base, '0123456789') GLOB '* #'
+                                   THEN base || ' #1'
+                                   ELSE base END AS identity
                        FROM (SELECT seq, base,
                                     row_number() OVER (PARTITION BY base ORDER BY seq) AS k
                              FROM temp.staged)) AS w
@@ -373,6 +379,46 @@ mod tests {
         let a = Assignments::open(db, "p", n, now, 1 << 20, |n| held.push(n)).unwrap();
         held.sort();
         (a, held)
+    }
+
+    /// An identity that looks like another's second keeps apart from it.
+    #[test]
+    fn suffixes_never_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let store = crate::store::Store::open(&db).unwrap();
+        let n = numbering(Some(crate::config::NumberingKey::One(
+            "channel_name".into(),
+        )));
+        let (mut a, _) = open(&db, &n, 1000);
+        let names = ["Sky", "Sky", "Sky #2", "Sky #2", "Sky #", "Sky #x1"];
+        for name in names {
+            a.stage(&ch("", name, "")).unwrap();
+        }
+        for number in 1..=names.len() as u64 {
+            a.next_held().unwrap();
+            a.record(number).unwrap();
+        }
+        a.commit().unwrap();
+        let got: Vec<(String, u64)> = crate::store::numbers::list(&store.conn, "p")
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.identity, a.number))
+            .collect();
+        let want = [
+            "channel_name=sky",
+            "channel_name=sky #2",
+            "channel_name=sky #2 #1",
+            "channel_name=sky #2 #2",
+            "channel_name=sky #",
+            "channel_name=sky #x1",
+        ];
+        let want: Vec<(String, u64)> = want
+            .iter()
+            .zip(1..)
+            .map(|(id, n)| (id.to_string(), n))
+            .collect();
+        assert_eq!(got, want);
     }
 
     /// Channels sharing an identity in one build are told apart by their order, and only a
