@@ -27,7 +27,7 @@ fn channels() -> Vec<Channel> {
             };
             // Every tenth channel repeats the id of the one before it.
             let id = if i % 10 == 9 { i - 1 } else { i };
-            c.set_attr("tvg-id", &format!("ch{id}.uk"));
+            c.set_attr("tvg-id", format!("ch{id}.uk"));
             c.set_attr("group-title", "UK | Entertainment");
             c
         })
