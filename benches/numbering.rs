@@ -48,7 +48,8 @@ fn numbering() -> Numbering {
 /// One proxy's numbering, as a build runs it, saved at the end.
 fn number_all(db: &Path, channels: &[Channel], budget: &Arc<Budget>) {
     let n = numbering();
-    let mut numberer = Numberer::for_build(&n, "bench", db, NOW, budget).unwrap();
+    let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut numberer = Numberer::for_build(&n, "bench", db, NOW, budget, &cancel).unwrap();
     for ch in channels {
         numberer.observe(ch).unwrap();
     }

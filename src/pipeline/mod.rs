@@ -193,6 +193,7 @@ pub fn run_proxy(ctx: &BuildContext<'_>, proxy: &ProxyDef) -> Result<ProxyReport
             &ctx.db,
             ctx.now,
             &ctx.budget,
+            &ctx.cancel,
         )?),
         None => None,
     };

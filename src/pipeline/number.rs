@@ -110,13 +110,15 @@ impl Numberer {
     }
 
     /// The numberer of one proxy's build: with `sticky`, it reads the proxy's held numbers
-    /// from the database; its sets are accounted against `budget`.
+    /// from the database; its sets are accounted against `budget`; `cancel` interrupts its
+    /// database work.
     pub fn for_build(
         numbering: &Numbering,
         proxy: &str,
         db: &std::path::Path,
         now: i64,
         budget: &std::sync::Arc<crate::memory::Budget>,
+        cancel: &std::sync::Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<Numberer> {
         let mut numberer = Numberer::new(numbering);
         numberer.reservation = Some(budget.empty());
@@ -125,9 +127,11 @@ impl Numberer {
             // 64 KiB..16 MiB.
             let cache = (budget.limit() / 16).clamp(64 << 10, 16 << 20);
             let held = &mut numberer.held;
-            let assignments = sticky::Assignments::open(db, proxy, numbering, now, cache, |n| {
-                held.insert(n);
-            })?;
+            let cancel = Some(cancel.clone());
+            let assignments =
+                sticky::Assignments::open(db, proxy, numbering, now, cache, cancel, |n| {
+                    held.insert(n);
+                })?;
             numberer.sticky = Some(assignments);
         }
         numberer.account();

@@ -28,6 +28,8 @@
 //! cache and sorter buffer (accounted against the budget) and one batch of answers.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, anyhow};
 use rusqlite::{Connection, params};
@@ -112,6 +114,8 @@ pub struct Assignments {
     pending: u64,
     /// SQLite's page cache for the database and for the temporary tables, each, in bytes.
     cache_bytes: u64,
+    /// Ctrl-C or SIGTERM: interrupts the one long statement, between the passes.
+    cancel: Option<Arc<AtomicBool>>,
     pub stats: StickyStats,
 }
 
@@ -128,6 +132,7 @@ impl Assignments {
         numbering: &Numbering,
         now: i64,
         cache_bytes: u64,
+        cancel: Option<Arc<AtomicBool>>,
         mut held: impl FnMut(u64),
     ) -> Result<Assignments> {
         let key = parse_key(numbering).map_err(|e| anyhow!(e))?;
@@ -168,6 +173,7 @@ impl Assignments {
             ahead: Default::default(),
             pending: 0,
             cache_bytes,
+            cancel,
             stats: StickyStats::default(),
         })
     }
@@ -197,9 +203,41 @@ impl Assignments {
     /// the number each identity holds.
     fn prepare(&mut self) -> Result<()> {
         self.flush()?;
+        // The statement takes seconds on millions of channels: a watcher interrupts it when the
+        // build is cancelled (an interrupt sent before the statement starts is lost, so the
+        // watcher repeats it until the statement ends).
+        let done = AtomicBool::new(false);
+        let handle = self.conn.get_interrupt_handle();
+        let cancel = self.cancel.clone();
+        let conn = &self.conn;
+        let (proxy, cutoff) = (&self.proxy, self.cutoff);
+        let resolved = std::thread::scope(|scope| {
+            if let Some(cancel) = cancel.as_deref() {
+                let done = &done;
+                scope.spawn(move || {
+                    while !done.load(Ordering::Relaxed) {
+                        if crate::cancel::requested(cancel) {
+                            handle.interrupt();
+                        }
+                        std::thread::park_timeout(std::time::Duration::from_millis(50));
+                    }
+                });
+            }
+            let resolved = Self::resolve(conn, proxy, cutoff);
+            done.store(true, Ordering::Relaxed);
+            resolved
+        });
+        resolved.context("cannot read channel numbers")?;
         self.conn
-            .execute(
-                "INSERT INTO temp.resolved (seq, identity, held)
+            .execute_batch("DROP TABLE temp.staged; COMMIT; BEGIN")?;
+        self.prepared = true;
+        Ok(())
+    }
+
+    /// The statement of [`Assignments::prepare`].
+    fn resolve(conn: &Connection, proxy: &str, cutoff: i64) -> rusqlite::Result<usize> {
+        conn.execute(
+            "INSERT INTO temp.resolved (seq, identity, held)
                  SELECT w.seq, w.identity, c.number
                  FROM (SELECT seq,
                               CASE WHEN k > 1 THEN base || ' #' || k
@@ -213,13 +251,8 @@ impl Assignments {
                  LEFT JOIN main.channel_numbers AS c
                      ON c.proxy = ?1 AND c.identity = w.identity AND c.last_seen >= ?2
                  ORDER BY w.seq",
-                params![self.proxy, self.cutoff],
-            )
-            .context("cannot read channel numbers")?;
-        self.conn
-            .execute_batch("DROP TABLE temp.staged; COMMIT; BEGIN")?;
-        self.prepared = true;
-        Ok(())
+            params![proxy, cutoff],
+        )
     }
 
     /// Second pass: the number the next channel's identity holds, if any.
@@ -274,7 +307,8 @@ impl Assignments {
         Ok(())
     }
 
-    /// Write this build's assignments (the outputs are committed): every identity seen now
+    /// Write this build's assignments (the outputs are committed; so this is not interrupted
+    /// by a cancel, which would leave the published numbers unsaved): every identity seen now
     /// gets `last_seen` = now (and `first_seen` when new, expired or renumbered); identities
     /// not seen within `forget_after` are forgotten.
     pub fn commit(mut self) -> Result<StickyStats> {
@@ -376,9 +410,33 @@ mod tests {
 
     fn open(db: &Path, n: &Numbering, now: i64) -> (Assignments, Vec<u64>) {
         let mut held = Vec::new();
-        let a = Assignments::open(db, "p", n, now, 1 << 20, |n| held.push(n)).unwrap();
+        let a = Assignments::open(db, "p", n, now, 1 << 20, None, |n| held.push(n)).unwrap();
         held.sort();
         (a, held)
+    }
+
+    /// Ctrl-C or SIGTERM interrupts the statement between the passes, and nothing is saved.
+    #[test]
+    fn cancel_interrupts_between_the_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let store = crate::store::Store::open(&db).unwrap();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let n = numbering(None);
+        let mut a =
+            Assignments::open(&db, "p", &n, 1000, 1 << 20, Some(cancel.clone()), |_| {}).unwrap();
+        for i in 0..1000 {
+            a.stage(&ch(&format!("c{i}"), "", "")).unwrap();
+        }
+        cancel.store(true, Ordering::Relaxed);
+        let err = format!("{:#}", a.next_held().unwrap_err());
+        assert!(err.contains("interrupted"), "{err}");
+        drop(a);
+        assert!(
+            crate::store::numbers::list(&store.conn, "p")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     /// An identity that looks like another's second keeps apart from it.
