@@ -95,6 +95,35 @@ pub struct StickyStats {
     pub forgotten: u64,
 }
 
+/// Run `f` on `conn`, interrupting it if `cancel` is set meanwhile: a watcher thread repeats
+/// the interrupt every 50 ms until `f` returns (an interrupt sent before a statement starts
+/// is lost).
+fn interruptible<T>(
+    conn: &Connection,
+    cancel: Option<&AtomicBool>,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let Some(cancel) = cancel else {
+        return f(conn);
+    };
+    let done = AtomicBool::new(false);
+    let handle = conn.get_interrupt_handle();
+    std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                if crate::cancel::requested(cancel) {
+                    handle.interrupt();
+                }
+                std::thread::park_timeout(std::time::Duration::from_millis(50));
+            }
+        });
+        let result = f(conn);
+        done.store(true, Ordering::Relaxed);
+        watcher.thread().unpark();
+        result
+    })
+}
+
 /// One proxy's stored assignments and this build's.
 pub struct Assignments {
     conn: Connection,
@@ -203,29 +232,15 @@ impl Assignments {
     /// the number each identity holds.
     fn prepare(&mut self) -> Result<()> {
         self.flush()?;
-        // The statement takes seconds on millions of channels: a watcher interrupts it when the
-        // build is cancelled (an interrupt sent before the statement starts is lost, so the
-        // watcher repeats it until the statement ends).
-        let done = AtomicBool::new(false);
-        let handle = self.conn.get_interrupt_handle();
+        // The statement takes seconds on millions of channels: it is interrupted when the build
+        // is cancelled.
         let cancel = self.cancel.clone();
-        let conn = &self.conn;
+        if cancel.as_deref().is_some_and(crate::cancel::requested) {
+            return Err(anyhow!("interrupted"));
+        }
         let (proxy, cutoff) = (&self.proxy, self.cutoff);
-        let resolved = std::thread::scope(|scope| {
-            if let Some(cancel) = cancel.as_deref() {
-                let done = &done;
-                scope.spawn(move || {
-                    while !done.load(Ordering::Relaxed) {
-                        if crate::cancel::requested(cancel) {
-                            handle.interrupt();
-                        }
-                        std::thread::park_timeout(std::time::Duration::from_millis(50));
-                    }
-                });
-            }
-            let resolved = Self::resolve(conn, proxy, cutoff);
-            done.store(true, Ordering::Relaxed);
-            resolved
+        let resolved = interruptible(&self.conn, cancel.as_deref(), |conn| {
+            Self::resolve(conn, proxy, cutoff)
         });
         resolved.context("cannot read channel numbers")?;
         self.conn
@@ -362,187 +377,4 @@ impl Assignments {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::NumberingMode;
-
-    fn numbering(key: Option<crate::config::NumberingKey>) -> Numbering {
-        Numbering {
-            start: 1,
-            mode: NumberingMode::Sticky,
-            groups: Default::default(),
-            key,
-            prefer_own: None,
-            forget_after: None,
-        }
-    }
-
-    fn ch(id: &str, name: &str, group: &str) -> Channel {
-        let mut c = Channel {
-            name: name.into(),
-            ..Default::default()
-        };
-        c.set_attr("tvg-id", id);
-        c.set_attr("group-title", group);
-        c
-    }
-
-    #[test]
-    fn identities() {
-        let key = parse_key(&numbering(None)).unwrap();
-        assert_eq!(identity(&key, &ch("BBC.uk", "x", "y")), "tvg_id=bbc.uk");
-        assert_eq!(
-            identity(&key, &ch(" ", "  BBC   One ", "UK")),
-            "channel_name=bbc one, group_title=uk"
-        );
-        assert_eq!(
-            identity(&key, &ch("", "", "")),
-            "channel_name=, group_title="
-        );
-        let one = numbering(Some(crate::config::NumberingKey::One("tvg_name".into())));
-        assert_eq!(
-            identity(&parse_key(&one).unwrap(), &ch("a", "b", "c")),
-            "tvg_name="
-        );
-        let bad = numbering(Some(crate::config::NumberingKey::List(vec![])));
-        assert!(parse_key(&bad).is_err());
-    }
-
-    fn open(db: &Path, n: &Numbering, now: i64) -> (Assignments, Vec<u64>) {
-        let mut held = Vec::new();
-        let a = Assignments::open(db, "p", n, now, 1 << 20, None, |n| held.push(n)).unwrap();
-        held.sort();
-        (a, held)
-    }
-
-    /// Ctrl-C or SIGTERM interrupts the statement between the passes, and nothing is saved.
-    #[test]
-    fn cancel_interrupts_between_the_passes() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("t.db");
-        let store = crate::store::Store::open(&db).unwrap();
-        let cancel = Arc::new(AtomicBool::new(false));
-        let n = numbering(None);
-        let mut a =
-            Assignments::open(&db, "p", &n, 1000, 1 << 20, Some(cancel.clone()), |_| {}).unwrap();
-        for i in 0..1000 {
-            a.stage(&ch(&format!("c{i}"), "", "")).unwrap();
-        }
-        cancel.store(true, Ordering::Relaxed);
-        let err = format!("{:#}", a.next_held().unwrap_err());
-        assert!(err.contains("interrupted"), "{err}");
-        drop(a);
-        assert!(
-            crate::store::numbers::list(&store.conn, "p")
-                .unwrap()
-                .is_empty()
-        );
-    }
-
-    /// An identity that looks like another's second keeps apart from it.
-    #[test]
-    fn suffixes_never_collide() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("t.db");
-        let store = crate::store::Store::open(&db).unwrap();
-        let n = numbering(Some(crate::config::NumberingKey::One(
-            "channel_name".into(),
-        )));
-        let (mut a, _) = open(&db, &n, 1000);
-        let names = ["Sky", "Sky", "Sky #2", "Sky #2", "Sky #", "Sky #x1"];
-        for name in names {
-            a.stage(&ch("", name, "")).unwrap();
-        }
-        for number in 1..=names.len() as u64 {
-            a.next_held().unwrap();
-            a.record(number).unwrap();
-        }
-        a.commit().unwrap();
-        let got: Vec<(String, u64)> = crate::store::numbers::list(&store.conn, "p")
-            .unwrap()
-            .into_iter()
-            .map(|a| (a.identity, a.number))
-            .collect();
-        let want = [
-            "channel_name=sky",
-            "channel_name=sky #2",
-            "channel_name=sky #2 #1",
-            "channel_name=sky #2 #2",
-            "channel_name=sky #",
-            "channel_name=sky #x1",
-        ];
-        let want: Vec<(String, u64)> = want
-            .iter()
-            .zip(1..)
-            .map(|(id, n)| (id.to_string(), n))
-            .collect();
-        assert_eq!(got, want);
-    }
-
-    /// Channels sharing an identity in one build are told apart by their order, and only a
-    /// commit writes anything.
-    #[test]
-    fn duplicates_and_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("t.db");
-        drop(crate::store::Store::open(&db).unwrap());
-        let n = numbering(None);
-        let store = crate::store::Store::open(&db).unwrap();
-        let list = || crate::store::numbers::list(&store.conn, "p").unwrap();
-
-        // Numbered, not committed: nothing written.
-        let (mut a, held) = open(&db, &n, 1000);
-        assert!(held.is_empty());
-        let (x, y) = (ch("x", "X", "G"), ch("", "Y", "G"));
-        for c in [&x, &y, &x] {
-            a.stage(c).unwrap();
-        }
-        for number in [1, 2, 3] {
-            assert_eq!(a.next_held().unwrap(), None);
-            a.record(number).unwrap();
-        }
-        drop(a);
-        assert!(list().is_empty());
-
-        // Committed: the second `x` is `x #2`.
-        let (mut a, _) = open(&db, &n, 1000);
-        for c in [&x, &y, &x] {
-            a.stage(c).unwrap();
-        }
-        for number in [5, 6, 7] {
-            a.next_held().unwrap();
-            a.record(number).unwrap();
-        }
-        assert!(a.next_held().is_err(), "more channels than staged");
-        assert_eq!(a.commit().unwrap().forgotten, 0);
-        let got: Vec<(String, u64)> = list().into_iter().map(|a| (a.identity, a.number)).collect();
-        assert_eq!(
-            got,
-            [
-                ("tvg_id=x".into(), 5),
-                ("channel_name=y, group_title=g".into(), 6),
-                ("tvg_id=x #2".into(), 7)
-            ]
-        );
-        assert_eq!((list()[2].first_seen, list()[2].last_seen), (1000, 1000));
-
-        // The next build sees them held, in its own order of duplicates.
-        let (mut a, held) = open(&db, &n, 2000);
-        assert_eq!(held, [5, 6, 7]);
-        for c in [&x, &x] {
-            a.stage(c).unwrap();
-        }
-        assert_eq!(a.next_held().unwrap(), Some(5));
-        a.record(5).unwrap();
-        assert_eq!(a.next_held().unwrap(), Some(7));
-        a.record(7).unwrap();
-        a.commit().unwrap();
-        assert_eq!(list()[0].last_seen, 2000);
-        assert_eq!(list()[1].last_seen, 1000, "y was not seen");
-
-        // Past forget_after (30 days), `y` is forgotten; an empty build commits too.
-        let (a, held) = open(&db, &n, 1500 + 30 * 86_400);
-        assert_eq!(held, [5, 7]);
-        assert_eq!(a.commit().unwrap().forgotten, 1);
-    }
-}
+mod tests;
