@@ -190,6 +190,14 @@ impl Budget {
         sampled.max(Pressure::from_share(peak_rss() as f64 / self.limit as f64))
     }
 
+    /// Whether the process's resident size is past 15/16 of the budget (read now): the
+    /// sorts write a run then even when their reservation would still grow.
+    pub fn resident_full(&self) -> bool {
+        let rss = current_rss();
+        self.peak_rss.fetch_max(rss, Ordering::Relaxed);
+        rss > self.limit - self.limit / 16
+    }
+
     pub fn peak_reserved(&self) -> u64 {
         self.peak_reserved.load(Ordering::Relaxed)
     }
