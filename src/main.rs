@@ -11,7 +11,6 @@ use lineup::exit::{Exit, Failure};
 use lineup::log::{self, Level};
 
 fn main() -> ExitCode {
-    lineup::memory::malloc::one_arena();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

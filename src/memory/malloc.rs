@@ -1,25 +1,19 @@
-//! The C allocator's settings, where they change what a build holds (glibc only; elsewhere
-//! these do nothing).
+//! The C allocator, where it changes what a build holds (glibc only; elsewhere [`trim`] does
+//! nothing).
 //!
-//! glibc gives threads their own heaps ("arenas", up to 8 per core). Channels are decoded by
-//! the loader threads, one per source, and freed by the build thread, and a freed block goes
-//! back to the heap it came from: each source's loader left a heap the size of the sort
-//! buffer behind, free but resident. Measured with 2M channels in 4 sources under
-//! `--memory-limit 256MiB` (`sort = "number"`, `preserve` numbering): peak RSS 771 MiB with
-//! the default arenas, 489 MiB with two, 394 MiB with one, at the same speed (the threads'
-//! caches serve most allocations without taking the arena's lock).
+//! Memory freed by Rust goes back to malloc, not to the system. After a sort has written a
+//! run and dropped its buffer, that buffer's pages stayed resident: freed blocks of the build
+//! thread's heap, and of the loader threads' own heaps ("arenas": a block goes back to the
+//! heap of the thread that allocated it, and each source's loader had left a sort buffer's
+//! worth in its heap). With 2M channels in 4 sources under `--memory-limit 256MiB`
+//! (`sort = "number"`, `preserve` numbering) the peak was 771 MiB. Giving the free pages back
+//! after each run (and the accounting and buffering changes in `sorter.rs`) brings it to 242
+//! MiB. Limiting glibc to one arena (`M_ARENA_MAX`) gave the same figure but made the scale
+//! job (four sources stored while a guide is parsed) 30 to 45% slower; it is not done.
 
-/// Use one heap for every thread. Call before any thread starts.
-pub fn one_arena() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes the allocator's parameters; called before threads exist.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
-}
-
-/// Give the free pages of the heap back to the system, so that resident size again tracks
-/// what is in use (after a sort has written a run and freed its buffer).
+/// Give the free pages of every malloc heap back to the system, so that resident size again
+/// tracks what is in use. It walks the heaps' free lists: cheap once per sort run (tens of
+/// runs a build), not something to call per channel.
 pub fn trim() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim is thread-safe and only releases memory that is free.
