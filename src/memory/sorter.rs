@@ -153,7 +153,7 @@ impl Blocks {
         &self.blocks[i / BLOCK][i % BLOCK]
     }
 
-    /// Move channel `i` out, leaving an empty channel (no heap) in its place.
+    /// Move channel `i` out, leaving an empty channel (no strings) in its place.
     fn take(&mut self, i: u32) -> Channel {
         let i = i as usize;
         std::mem::take(&mut self.blocks[i / BLOCK][i % BLOCK])
