@@ -79,6 +79,7 @@ impl Accumulator {
                     }
                     self.items = Vec::new();
                     self.reservation.release();
+                    super::malloc::trim();
                     spill.write(&ch)?;
                     self.spill = Some(spill);
                 }

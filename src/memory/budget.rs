@@ -331,6 +331,13 @@ mod tests {
     }
 
     #[test]
+    fn resident_full_past_fifteen_sixteenths() {
+        // The test process itself is far past 1 KiB and far below 1 TiB.
+        assert!(Budget::new(1024).resident_full());
+        assert!(!Budget::new(1 << 40).resident_full());
+    }
+
+    #[test]
     fn worst_pressure_counts_the_real_peak_between_samples() {
         // No pressure check ever ran, but the process did reach this size.
         let peak = peak_rss();

@@ -289,6 +289,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn heap_size_counts_blocks_as_malloc_hands_them_out() {
+        assert_eq!(alloc_size(0), 0);
+        assert_eq!(alloc_size(1), 32);
+        assert_eq!(alloc_size(24), 32);
+        assert_eq!(alloc_size(25), 48);
+        let mut ch = Channel {
+            name: "BBC One".into(),
+            attrs: Vec::with_capacity(4),
+            ..Channel::default()
+        };
+        ch.attrs.push(("tvg-id".into(), "bbc1.uk".into()));
+        let pair = std::mem::size_of::<(String, String)>();
+        let expected = std::mem::size_of::<Channel>()
+            + alloc_size(ch.name.capacity())
+            + alloc_size(4 * pair)
+            + alloc_size(ch.attrs[0].0.capacity())
+            + alloc_size(ch.attrs[0].1.capacity());
+        assert_eq!(ch.heap_size(), expected);
+        // Spare capacity counts: the vector's block is taken whether used or not.
+        ch.attrs.shrink_to_fit();
+        assert_eq!(
+            ch.heap_size(),
+            expected - alloc_size(4 * pair) + alloc_size(pair)
+        );
+    }
+
+    #[test]
     fn named_fields_and_attributes() {
         assert_eq!(Field::parse("tvg_id").unwrap(), Field::TvgId);
         assert_eq!(Field::parse("group-title").unwrap(), Field::GroupTitle);
