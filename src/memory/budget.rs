@@ -161,7 +161,8 @@ impl Budget {
         }
     }
 
-    /// Re-evaluate the pressure level; logs each change of level once, at info level.
+    /// Re-evaluate the pressure level; logs a level worse than any before at info level, and
+    /// other changes at debug level.
     pub fn pressure(&self) -> Pressure {
         let n = self.checks.fetch_add(1, Ordering::Relaxed);
         if n.is_multiple_of(RSS_EVERY) {
@@ -172,16 +173,23 @@ impl Budget {
         let used = self.reserved().max(self.rss.load(Ordering::Relaxed));
         let level = Pressure::from_share(used as f64 / self.limit as f64);
         let before = self.level.swap(level as u8, Ordering::Relaxed);
+        let worst = self.max_level.fetch_max(level as u8, Ordering::Relaxed);
         if before != level as u8 {
-            crate::info!(
+            let line = format_args!(
                 "memory: pressure {} ({} accounted, {} resident, budget {})",
                 level.as_str(),
                 HumanBytes(self.reserved()),
                 HumanBytes(self.rss.load(Ordering::Relaxed)),
                 HumanBytes(self.limit)
             );
+            // A sort's resident size falls after each run it writes and rises with the next:
+            // only a level worse than any before is news; the rest is for `-v`.
+            if level as u8 > worst {
+                crate::info!("{line}");
+            } else {
+                crate::debug!("{line}");
+            }
         }
-        self.max_level.fetch_max(level as u8, Ordering::Relaxed);
         level
     }
 
