@@ -95,7 +95,8 @@ pub struct BuildArgs {
     #[arg(long)]
     pub offline: bool,
     /// Memory budget (e.g. 256MiB, 2GiB) instead of settings.memory_limit; default: half the
-    /// memory available (or of the cgroup limit). Past it, stages spill to temporary files.
+    /// memory available (or of the cgroup limit). It bounds the peak resident size: past it,
+    /// stages spill to temporary files.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub memory_limit: Option<u64>,
     /// Run every stage and print per-proxy counts, but write no output file.

@@ -28,9 +28,6 @@ pub struct Accumulator {
     len: u64,
 }
 
-/// Bytes accounted per buffered channel on top of its heap size (the `Vec` slot).
-const SLOT: u64 = std::mem::size_of::<Channel>() as u64;
-
 impl Accumulator {
     pub fn new(strategy: Strategy, budget: &Arc<Budget>, area: &Arc<SpillArea>) -> Accumulator {
         Accumulator {
@@ -69,11 +66,11 @@ impl Accumulator {
             }
             Strategy::InMemory => {
                 // Accounted when the budget allows; kept either way (this strategy's promise).
-                let _ = self.reservation.try_grow(ch.heap_size() as u64 + SLOT);
+                let _ = self.reservation.try_grow(ch.heap_size() as u64);
                 self.items.push(ch);
             }
             Strategy::Hybrid => {
-                if self.reservation.try_grow(ch.heap_size() as u64 + SLOT) {
+                if self.reservation.try_grow(ch.heap_size() as u64) {
                     self.items.push(ch);
                 } else {
                     let mut spill = SpillWriter::create(&self.area)?;
@@ -82,6 +79,7 @@ impl Accumulator {
                     }
                     self.items = Vec::new();
                     self.reservation.release();
+                    super::malloc::trim();
                     spill.write(&ch)?;
                     self.spill = Some(spill);
                 }

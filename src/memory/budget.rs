@@ -10,7 +10,10 @@
 //! cheap `/proc/self/statm` read, refreshed at most every [`RSS_EVERY`] checks), as a share of
 //! the budget: optimal < 50%, moderate < 70%, high < 85%, critical < 95%, emergency beyond.
 //! Resident size counts what accounting cannot see (allocator slack, SQLite's page cache,
-//! libraries), so the two together keep the process near its budget. What a build reports
+//! libraries), so the two together keep the process near its budget; the sorts also write a
+//! run when the resident size passes 15/16 of the budget ([`Budget::resident_full`]), so that
+//! the budget bounds the process's peak resident size, not only what is accounted (issue 14:
+//! 2M channels sorted under 256 MiB had peaked at 771 MiB). What a build reports
 //! (peak resident size, worst pressure) comes from the kernel's high-water mark (`VmHWM`),
 //! not from these samples.
 
@@ -158,7 +161,8 @@ impl Budget {
         }
     }
 
-    /// Re-evaluate the pressure level; logs each change of level once, at info level.
+    /// Re-evaluate the pressure level; logs a level worse than any before at info level, and
+    /// other changes at debug level.
     pub fn pressure(&self) -> Pressure {
         let n = self.checks.fetch_add(1, Ordering::Relaxed);
         if n.is_multiple_of(RSS_EVERY) {
@@ -169,16 +173,23 @@ impl Budget {
         let used = self.reserved().max(self.rss.load(Ordering::Relaxed));
         let level = Pressure::from_share(used as f64 / self.limit as f64);
         let before = self.level.swap(level as u8, Ordering::Relaxed);
+        let worst = self.max_level.fetch_max(level as u8, Ordering::Relaxed);
         if before != level as u8 {
-            crate::info!(
+            let line = format_args!(
                 "memory: pressure {} ({} accounted, {} resident, budget {})",
                 level.as_str(),
                 HumanBytes(self.reserved()),
                 HumanBytes(self.rss.load(Ordering::Relaxed)),
                 HumanBytes(self.limit)
             );
+            // A sort's resident size falls after each run it writes and rises with the next:
+            // only a level worse than any before is news; the rest is for `-v`.
+            if level as u8 > worst {
+                crate::info!("{line}");
+            } else {
+                crate::debug!("{line}");
+            }
         }
-        self.max_level.fetch_max(level as u8, Ordering::Relaxed);
         level
     }
 
@@ -188,6 +199,14 @@ impl Budget {
     pub fn max_pressure(&self) -> Pressure {
         let sampled = Pressure::from_u8(self.max_level.load(Ordering::Relaxed));
         sampled.max(Pressure::from_share(peak_rss() as f64 / self.limit as f64))
+    }
+
+    /// Whether the process's resident size is past 15/16 of the budget (read now): the
+    /// sorts write a run then even when their reservation would still grow.
+    pub fn resident_full(&self) -> bool {
+        let rss = current_rss();
+        self.peak_rss.fetch_max(rss, Ordering::Relaxed);
+        rss > self.limit - self.limit / 16
     }
 
     pub fn peak_reserved(&self) -> u64 {
@@ -317,6 +336,13 @@ mod tests {
         let tiny = Budget::new(1);
         assert_eq!(tiny.pressure(), Pressure::Emergency);
         assert_eq!(tiny.max_pressure(), Pressure::Emergency);
+    }
+
+    #[test]
+    fn resident_full_past_fifteen_sixteenths() {
+        // The test process itself is far past 1 KiB and far below 1 TiB.
+        assert!(Budget::new(1024).resident_full());
+        assert!(!Budget::new(1 << 40).resident_full());
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 pub mod accumulator;
 pub mod budget;
+pub mod malloc;
+pub mod merge;
 pub mod sorter;
 pub mod spill;
 

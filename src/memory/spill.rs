@@ -24,6 +24,10 @@ use crate::model::{Channel, codec};
 /// Spill files are `lineup-spill-<pid>-*`.
 pub const SPILL_PREFIX: &str = "lineup-spill-";
 
+/// The read buffer of a spill file read back: what a merge holds per run, so small enough
+/// for hundreds of runs at once; larger buffers read no faster (the kernel reads ahead).
+pub const READ_BUF: usize = 64 * 1024;
+
 /// Disk kept free beside the spill files.
 const DISK_MARGIN: u64 = 512 << 20;
 
@@ -131,7 +135,7 @@ impl SpillWriter {
         self.out
             .flush()
             .with_context(|| format!("cannot write spill file {}", self.file.path().display()))?;
-        let reader = BufReader::with_capacity(128 * 1024, self.file.reopen()?);
+        let reader = BufReader::with_capacity(READ_BUF, self.file.reopen()?);
         Ok(SpillReader {
             _file: self.file,
             reader,

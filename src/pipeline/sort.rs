@@ -44,10 +44,22 @@ pub fn compare_values(a: &str, b: &str) -> Ordering {
         // `007` and `7` are equal as numbers; the bytewise tie-break orders them.
         return x.cmp(&y).then_with(|| a.cmp(b));
     }
+    fold_cmp(a, b).then_with(|| a.cmp(b))
+}
+
+/// Compare Unicode-lowercased. ASCII (most names and groups) folds byte by byte, which is
+/// what the char mapping gives for ASCII, at a fraction of its cost: the comparator is most
+/// of an external sort's time.
+fn fold_cmp(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a
+            .bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.bytes().map(|c| c.to_ascii_lowercase()));
+    }
     a.chars()
         .flat_map(char::to_lowercase)
         .cmp(b.chars().flat_map(char::to_lowercase))
-        .then_with(|| a.cmp(b))
 }
 
 /// Stable sort in memory: channels with equal keys keep their (priority) order.
@@ -84,6 +96,17 @@ mod tests {
         assert_eq!(compare_values("éa", "Éb"), Ordering::Less);
         assert_eq!(compare_values("", "a"), Ordering::Greater);
         assert_eq!(compare_values("007", "7"), Ordering::Less);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ascii_folding_is_the_unicode_folding(a in "[a-cA-C _~0-9]{0,8}", b in "[a-cA-C _~0-9]{0,8}") {
+            let unicode = a
+                .chars()
+                .flat_map(char::to_lowercase)
+                .cmp(b.chars().flat_map(char::to_lowercase));
+            proptest::prop_assert_eq!(fold_cmp(&a, &b), unicode);
+        }
     }
 
     #[test]
