@@ -290,8 +290,14 @@ pub fn current_rss() -> u64 {
         .unwrap_or(0)
 }
 
-/// Peak resident set size of this process so far (Linux `VmHWM`); 0 where unknown.
+/// Peak resident set size of this process so far (Linux `VmHWM`); 0 where unknown. Never
+/// less than the resident size now: the kernel's counters behind `VmHWM` and `statm` are
+/// per-CPU approximations, and on Linux 6.18 `VmHWM` was seen 0.7 MB below `statm`.
 pub fn peak_rss() -> u64 {
+    vm_hwm().max(current_rss())
+}
+
+fn vm_hwm() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -349,7 +355,9 @@ mod tests {
     fn worst_pressure_counts_the_real_peak_between_samples() {
         // No pressure check ever ran, but the process did reach this size.
         let peak = peak_rss();
-        assert!(peak >= current_rss() && peak > 0);
+        // (Not compared with a later `current_rss()`: other tests of this process allocate
+        // meanwhile.)
+        assert!(peak > 0);
         let budget = Budget::new(peak);
         assert_eq!(budget.max_pressure(), Pressure::Emergency);
     }
