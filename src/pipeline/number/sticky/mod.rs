@@ -234,15 +234,14 @@ impl Assignments {
         self.flush()?;
         // The statement takes seconds on millions of channels: it is interrupted when the build
         // is cancelled.
-        let cancel = self.cancel.clone();
-        if cancel.as_deref().is_some_and(crate::cancel::requested) {
+        let cancel = self.cancel.as_deref();
+        if cancel.is_some_and(crate::cancel::requested) {
             return Err(anyhow!("interrupted"));
         }
-        let (proxy, cutoff) = (&self.proxy, self.cutoff);
-        let resolved = interruptible(&self.conn, cancel.as_deref(), |conn| {
-            Self::resolve(conn, proxy, cutoff)
-        });
-        resolved.context("cannot read channel numbers")?;
+        interruptible(&self.conn, cancel, |conn| {
+            Self::resolve(conn, &self.proxy, self.cutoff)
+        })
+        .context("cannot read channel numbers")?;
         self.conn
             .execute_batch("DROP TABLE temp.staged; COMMIT; BEGIN")?;
         self.prepared = true;
